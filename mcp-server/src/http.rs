@@ -1,0 +1,120 @@
+//! The HTTP face of the MCP server: Streamable HTTP at `/mcp` (2025-11-25
+//! sessions and 2026-07-28 stateless requests on one endpoint), `/health`,
+//! `/ready` and Prometheus `/metrics`, with request metrics on every route.
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    Json, Router,
+    extract::{MatchedPath, Request, State},
+    http::StatusCode,
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    settings::Settings,
+    telemetry::metrics_handle,
+    tools::{EmisServer, ServerState},
+};
+
+/// Largest JSON-RPC request body accepted on `/mcp` (a 1 MB argument still fits; larger is a 413).
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+#[derive(Clone)]
+struct AppState {
+    server: Arc<ServerState>,
+}
+
+/// Builds the router; `shutdown` ends open MCP sessions and streams.
+pub fn router(state: Arc<ServerState>, settings: &Settings, shutdown: CancellationToken) -> Router {
+    let mut config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(settings.allowed_hosts.clone())
+        .with_cancellation_token(shutdown)
+        .with_max_request_body_bytes(MAX_BODY_BYTES);
+    if !settings.cors_origins.is_empty() {
+        config = config.with_allowed_origins(settings.cors_origins.clone());
+    }
+    if settings.allowed_hosts.iter().any(|h| h == "*") {
+        config = config.disable_allowed_hosts();
+    }
+    let factory_state = state.clone();
+    let mcp = StreamableHttpService::new(
+        move || Ok(EmisServer::new(factory_state.clone())),
+        LocalSessionManager::default().into(),
+        config,
+    );
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .nest_service("/mcp", mcp)
+        .layer(middleware::from_fn(track))
+        .with_state(AppState { server: state })
+}
+
+async fn health(State(app): State<AppState>) -> impl IntoResponse {
+    let catalog = app.server.backend.catalog();
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "backend": app.server.backend.kind(),
+        "cache": app.server.cache.kind(),
+        "schools": catalog.school_count,
+        "stories": catalog.story_count,
+    }))
+}
+
+async fn ready(State(app): State<AppState>) -> Response {
+    match app.server.backend.ping().await {
+        Ok(()) => Json(json!({ "status": "ready" })).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable", "reason": e.to_string() })),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        metrics_handle().render(),
+    )
+}
+
+/// Counts and times every request by route template (never the raw path).
+async fn track(request: Request, next: Next) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| {
+            if request.uri().path().starts_with("/mcp") {
+                "/mcp".into()
+            } else {
+                "unmatched".into()
+            }
+        });
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("mas_requests_total", "method" => method.clone(), "endpoint" => endpoint.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("mas_request_duration_seconds", "method" => method, "endpoint" => endpoint)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

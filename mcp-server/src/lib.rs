@@ -1,0 +1,129 @@
+//! MAS MCP server: the EMIS backend's tools (schools, statistics, nearby
+//! schools, learning content, web search) over the Model Context Protocol.
+//!
+//! `build_state` assembles what every session shares; `router` serves it over
+//! Streamable HTTP; `serve_stdio` over stdin/stdout.
+
+pub mod backend;
+pub mod cache;
+pub mod conformance;
+pub mod emis;
+pub mod http;
+pub mod settings;
+pub mod telemetry;
+pub mod tools;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use rmcp::ServiceExt;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    backend::{EmisBackend, embedded::EmbeddedBackend, postgres::PostgresBackend},
+    cache::{MemoryCache, NoCache, RedisCache, ToolCache},
+    conformance::Fixtures,
+    emis::dataset::Dataset,
+    settings::Settings,
+    tools::{EmisServer, ServerState, Tavily},
+};
+
+/// Builds the backend, cache and web search the settings ask for.
+pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<ServerState>> {
+    let backend: Arc<dyn EmisBackend> = match &settings.database_url {
+        Some(url) => Arc::new(
+            PostgresBackend::connect(url.expose_secret(), settings.database_max_connections)
+                .await
+                .context("connecting to DATABASE_URL")?,
+        ),
+        None => {
+            let data = Dataset::bundled().context("loading the bundled data sets")?;
+            for report in &data.reports {
+                tracing::info!(report = %report, "bundled data loaded");
+            }
+            Arc::new(EmbeddedBackend::new(data))
+        }
+    };
+    let ttl = Duration::from_secs(settings.cache_ttl);
+    let cache: Arc<dyn ToolCache> = match (&settings.redis_url, settings.cache_ttl) {
+        (_, 0) => Arc::new(NoCache),
+        (Some(url), _) => match RedisCache::connect(url.expose_secret(), ttl).await {
+            Ok(cache) => Arc::new(cache),
+            Err(e) => {
+                tracing::warn!(error = %e, "REDIS_URL unreachable at start-up; caching in process instead");
+                Arc::new(MemoryCache::new(ttl, settings.cache_capacity))
+            }
+        },
+        (None, _) => Arc::new(MemoryCache::new(ttl, settings.cache_capacity)),
+    };
+    let tavily = match &settings.tavily_api_key {
+        Some(key) => Some(
+            Tavily::new(
+                &settings.tavily_base_url,
+                key.clone(),
+                Duration::from_secs(settings.web_search_timeout),
+            )
+            .context("building the Tavily client")?,
+        ),
+        None => None,
+    };
+    let fixtures = settings.mcp_conformance.then(Fixtures::default);
+    tracing::info!(
+        backend = backend.kind(),
+        cache = cache.kind(),
+        web_search = tavily.is_some(),
+        conformance = fixtures.is_some(),
+        "mcp server state ready"
+    );
+    Ok(Arc::new(ServerState {
+        backend,
+        cache,
+        tavily,
+        tool_timeout: settings.tool_timeout(),
+        fixtures,
+    }))
+}
+
+/// A bound HTTP server, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl Application {
+    /// Binds `MCP_HOST:MCP_PORT` (port 0 picks a free port) and builds the router.
+    pub async fn build(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let state = build_state(settings).await?;
+        let listener = TcpListener::bind((settings.mcp_host.as_str(), settings.mcp_port))
+            .await
+            .with_context(|| format!("binding {}:{}", settings.mcp_host, settings.mcp_port))?;
+        Ok(Application {
+            listener,
+            router: http::router(state, settings, shutdown),
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled, then drains open requests.
+    pub async fn serve(self, shutdown: CancellationToken) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await
+    }
+}
+
+/// Serves one MCP session over stdin/stdout until the client disconnects.
+pub async fn serve_stdio(settings: &Settings) -> anyhow::Result<()> {
+    let state = build_state(settings).await?;
+    let service = EmisServer::new(state)
+        .serve(rmcp::transport::stdio())
+        .await
+        .context("starting the stdio transport")?;
+    service.waiting().await.context("stdio session failed")?;
+    Ok(())
+}

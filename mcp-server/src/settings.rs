@@ -1,0 +1,235 @@
+//! Typed configuration, loaded once at start-up: defaults, then an optional
+//! TOML file, then environment variables (which win). Names follow the
+//! original system (`DATABASE_URL`, `REDIS_URL`, `TAVILY_API_KEY`, ...).
+
+use std::{path::Path, time::Duration};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Serialized, Toml},
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Environment variables the MCP server reads (each maps to the field of the same name, lower-cased).
+pub const ENV_VARS: &[&str] = &[
+    "MCP_HOST",
+    "MCP_PORT",
+    "DATABASE_URL",
+    "DATABASE_MAX_CONNECTIONS",
+    "REDIS_URL",
+    "TAVILY_API_KEY",
+    "TAVILY_BASE_URL",
+    "ALLOWED_HOSTS",
+    "CORS_ORIGINS",
+    "CACHE_TTL",
+    "CACHE_CAPACITY",
+    "TOOL_EXECUTION_TIMEOUT",
+    "WEB_SEARCH_TIMEOUT",
+    "LOG_LEVEL",
+    "LOG_FORMAT",
+    "ENVIRONMENT",
+    "MCP_CONFORMANCE",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Address the HTTP transport binds to.
+    pub mcp_host: String,
+    pub mcp_port: u16,
+    /// PostgreSQL URL; when set, EMIS data is served from PostgreSQL instead of the bundled data.
+    pub database_url: Option<SecretString>,
+    pub database_max_connections: u32,
+    /// Redis URL for the shared tool-result cache; in-process cache when unset.
+    pub redis_url: Option<SecretString>,
+    /// Enables the `web_search` tool.
+    pub tavily_api_key: Option<SecretString>,
+    pub tavily_base_url: String,
+    /// Host names (or host:port) accepted in the `Host` header of `/mcp` (DNS-rebinding protection).
+    #[serde(deserialize_with = "list")]
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins accepted in the `Origin` header of `/mcp`; requests without Origin pass.
+    #[serde(deserialize_with = "list")]
+    pub cors_origins: Vec<String>,
+    /// Seconds a cached tool result stays valid (0 disables the cache).
+    pub cache_ttl: u64,
+    /// Entries the in-process cache holds.
+    pub cache_capacity: u64,
+    /// Seconds a tool may run before it is abandoned with a tool error.
+    pub tool_execution_timeout: u64,
+    /// Seconds a Tavily request may take.
+    pub web_search_timeout: u64,
+    pub log_level: String,
+    /// `json` or `text`.
+    pub log_format: String,
+    /// `development` or `production`.
+    pub environment: String,
+    /// Serve the MCP conformance suite's fixture tools, resources and prompts too.
+    pub mcp_conformance: bool,
+}
+
+#[derive(Serialize)]
+struct Defaults {
+    mcp_host: &'static str,
+    mcp_port: u16,
+    database_max_connections: u32,
+    tavily_base_url: &'static str,
+    allowed_hosts: Vec<&'static str>,
+    cors_origins: Vec<&'static str>,
+    cache_ttl: u64,
+    cache_capacity: u64,
+    tool_execution_timeout: u64,
+    web_search_timeout: u64,
+    log_level: &'static str,
+    log_format: &'static str,
+    environment: &'static str,
+    mcp_conformance: bool,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            mcp_host: "127.0.0.1",
+            mcp_port: 8001,
+            database_max_connections: 10,
+            tavily_base_url: "https://api.tavily.com",
+            allowed_hosts: vec!["localhost", "127.0.0.1", "::1"],
+            cors_origins: vec![],
+            cache_ttl: 300,
+            cache_capacity: 10_000,
+            tool_execution_timeout: 30,
+            web_search_timeout: 15,
+            log_level: "info",
+            log_format: "text",
+            environment: "development",
+            mcp_conformance: false,
+        }
+    }
+}
+
+/// Configuration that cannot be used, naming the setting at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct SettingsError(String);
+
+impl Settings {
+    /// Loads defaults, then `file` (TOML) if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::from_figment(Self::figment(file))
+    }
+
+    /// The layered sources, for callers that add their own overrides on top.
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut figment = Figment::from(Serialized::defaults(Defaults::default()));
+        if let Some(path) = file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment.merge(
+            Env::raw()
+                .only(ENV_VARS)
+                .map(|k| k.as_str().to_ascii_lowercase().into()),
+        )
+    }
+
+    pub fn from_figment(figment: Figment) -> Result<Self, SettingsError> {
+        let settings: Settings = figment.extract().map_err(|e| {
+            let errors: Vec<String> = e
+                .into_iter()
+                .map(|err| {
+                    let key = err.path.join(".").to_ascii_uppercase();
+                    if key.is_empty() {
+                        err.to_string()
+                    } else {
+                        format!("{key}: {}", err.kind)
+                    }
+                })
+                .collect();
+            SettingsError(errors.join("; "))
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), SettingsError> {
+        if !matches!(self.log_format.as_str(), "json" | "text") {
+            return Err(SettingsError(format!(
+                "LOG_FORMAT: expected json or text, got {:?}",
+                self.log_format
+            )));
+        }
+        if !matches!(
+            self.environment.as_str(),
+            "development" | "production" | "test"
+        ) {
+            return Err(SettingsError(format!(
+                "ENVIRONMENT: expected development, production or test, got {:?}",
+                self.environment
+            )));
+        }
+        if self.tool_execution_timeout == 0 {
+            return Err(SettingsError(
+                "TOOL_EXECUTION_TIMEOUT: must be at least 1 second".into(),
+            ));
+        }
+        if self.database_max_connections == 0 {
+            return Err(SettingsError(
+                "DATABASE_MAX_CONNECTIONS: must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn tool_timeout(&self) -> Duration {
+        Duration::from_secs(self.tool_execution_timeout)
+    }
+}
+
+/// Accepts a list as a TOML array or as a comma-separated string (the env form).
+fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Raw::deserialize(deserializer)? {
+        Raw::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Raw::Many(v) => v,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use figment::Jail;
+
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_lists_split_on_commas() {
+        Jail::expect_with(|jail| {
+            jail.create_file("mas.toml", "mcp_port = 9000\ncache_ttl = 5")?;
+            jail.set_env("MCP_PORT", "9100");
+            jail.set_env("ALLOWED_HOSTS", "mas.example.org, localhost");
+            let s = Settings::load(Some(Path::new("mas.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.mcp_port, 9100);
+            assert_eq!(s.cache_ttl, 5);
+            assert_eq!(s.allowed_hosts, vec!["mas.example.org", "localhost"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable() {
+        Jail::expect_with(|jail| {
+            jail.set_env("MCP_PORT", "eighty");
+            let err = Settings::load(None).map(|_| ()).map_err(|e| e.to_string());
+            assert!(matches!(&err, Err(m) if m.contains("MCP_PORT")), "{err:?}");
+            Ok(())
+        });
+    }
+}

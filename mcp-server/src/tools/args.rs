@@ -1,0 +1,120 @@
+//! Argument checks shared by the tools: every bad value becomes a tool error
+//! that says what was wrong and what is accepted.
+
+use crate::{
+    backend::SchoolFilter,
+    emis::catalog::{Catalog, parse_country, parse_level, parse_ownership},
+};
+
+/// Longest free-text argument accepted (queries, names).
+pub const MAX_TEXT_CHARS: usize = 200;
+/// Deepest page a client may ask for.
+pub const MAX_OFFSET: i64 = 100_000;
+
+/// `limit` within 1..=max, `default` when absent.
+pub fn limit(value: Option<i64>, default: usize, max: usize) -> Result<usize, String> {
+    match value {
+        None => Ok(default),
+        Some(n) if n >= 1 && n <= max as i64 => Ok(n as usize),
+        Some(n) => Err(format!("limit must be between 1 and {max} (got {n})")),
+    }
+}
+
+/// `offset` within 0..=MAX_OFFSET, 0 when absent.
+pub fn offset(value: Option<i64>) -> Result<usize, String> {
+    match value {
+        None => Ok(0),
+        Some(n) if (0..=MAX_OFFSET).contains(&n) => Ok(n as usize),
+        Some(n) => Err(format!(
+            "offset must be between 0 and {MAX_OFFSET} (got {n})"
+        )),
+    }
+}
+
+/// Trimmed text, `None` when blank, an error when longer than `MAX_TEXT_CHARS`.
+pub fn text(field: &str, value: Option<&str>) -> Result<Option<String>, String> {
+    let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let chars = value.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(format!(
+            "{field} is too long ({chars} characters; at most {MAX_TEXT_CHARS})"
+        ));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+/// The filter arguments as given by the caller.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FilterArgs<'a> {
+    pub country: Option<&'a str>,
+    pub county: Option<&'a str>,
+    pub sub_county: Option<&'a str>,
+    pub level: Option<&'a str>,
+    pub ownership: Option<&'a str>,
+}
+
+impl FilterArgs<'_> {
+    /// Validates every filter against the catalog; county and sub-county are
+    /// checked within the country (and county) given.
+    pub fn resolve(&self, catalog: &Catalog) -> Result<SchoolFilter, String> {
+        let err = |e: crate::emis::catalog::UnknownValue| e.to_string();
+        let country = text("country", self.country)?
+            .map(|c| parse_country(&c))
+            .transpose()
+            .map_err(err)?;
+        let county = match text("county", self.county)? {
+            Some(c) => Some(catalog.county(&c, country).map_err(err)?),
+            None => None,
+        };
+        let sub_county = match text("sub_county", self.sub_county)? {
+            Some(s) => Some(
+                catalog
+                    .sub_county(&s, country, county.as_deref())
+                    .map_err(err)?,
+            ),
+            None => None,
+        };
+        let level = text("level", self.level)?
+            .map(|l| parse_level(&l))
+            .transpose()
+            .map_err(err)?;
+        let ownership = text("ownership", self.ownership)?
+            .map(|o| parse_ownership(&o))
+            .transpose()
+            .map_err(err)?;
+        Ok(SchoolFilter {
+            country,
+            county,
+            sub_county,
+            level,
+            ownership,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_outside_the_range_are_refused_with_the_range() {
+        assert_eq!(limit(None, 10, 100), Ok(10));
+        assert_eq!(limit(Some(100), 10, 100), Ok(100));
+        assert_eq!(
+            limit(Some(0), 10, 100),
+            Err("limit must be between 1 and 100 (got 0)".into())
+        );
+        assert!(limit(Some(-5), 10, 100).is_err());
+        assert!(limit(Some(i64::MAX), 10, 100).is_err());
+        assert!(offset(Some(-1)).is_err());
+    }
+
+    #[test]
+    fn long_text_is_refused() {
+        let long = "x".repeat(1_000_000);
+        assert!(text("query", Some(&long)).unwrap_err().contains("too long"));
+        assert_eq!(text("query", Some("   ")), Ok(None));
+    }
+}
