@@ -34,6 +34,8 @@ struct AppState {
 
 /// Builds the router; `shutdown` ends open MCP sessions and streams.
 pub fn router(state: Arc<ServerState>, settings: &Settings, shutdown: CancellationToken) -> Router {
+    // Install the recorder before the first request so no early metric is lost.
+    metrics_handle();
     let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(settings.allowed_hosts.clone())
         .with_cancellation_token(shutdown)

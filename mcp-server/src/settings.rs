@@ -118,9 +118,14 @@ impl Settings {
         Self::from_figment(Self::figment(file))
     }
 
+    /// The built-in defaults alone (no file, no environment), for tests.
+    pub fn defaults() -> Figment {
+        Figment::from(Serialized::defaults(Defaults::default()))
+    }
+
     /// The layered sources, for callers that add their own overrides on top.
     pub fn figment(file: Option<&Path>) -> Figment {
-        let mut figment = Figment::from(Serialized::defaults(Defaults::default()));
+        let mut figment = Self::defaults();
         if let Some(path) = file {
             figment = figment.merge(Toml::file_exact(path));
         }
@@ -204,6 +209,7 @@ fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Er
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail returns its own (large) error type
 mod tests {
     use figment::Jail;
 

@@ -60,6 +60,9 @@ pub struct RegionRow {
     pub schools: u64,
 }
 
+/// Schools per sub-county per county per country, while the catalog is built.
+type RegionTree = BTreeMap<Country, BTreeMap<Option<String>, BTreeMap<Option<String>, u64>>>;
+
 /// A filter value that matches nothing the data knows.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("unknown {field} {value:?}; {hint}")]
@@ -87,8 +90,7 @@ impl UnknownValue {
 impl Catalog {
     /// Builds the catalog from per-region counts and per-language story counts.
     pub fn new(rows: Vec<RegionRow>, languages: Vec<(String, u64)>) -> Self {
-        let mut tree: BTreeMap<Country, BTreeMap<Option<String>, BTreeMap<Option<String>, u64>>> =
-            BTreeMap::new();
+        let mut tree: RegionTree = BTreeMap::new();
         for row in rows {
             *tree
                 .entry(row.country)
@@ -364,7 +366,9 @@ mod tests {
 
     #[test]
     fn a_misspelt_county_suggests_the_close_ones() {
-        let err = catalog().county("Nairobbi", None).unwrap_err();
+        let err = catalog()
+            .county("Nairobbi", None)
+            .expect_err("unknown county");
         assert!(err.to_string().contains("did you mean: Nairobi"), "{err}");
         assert_eq!(
             catalog().county("  nairobi ", None).as_deref(),
@@ -385,7 +389,7 @@ mod tests {
     fn levels_accept_published_words_and_reject_others_with_the_list() {
         assert_eq!(parse_level("Elementary"), Ok(Level::Primary));
         assert_eq!(parse_level("pre-primary"), Ok(Level::PrePrimary));
-        let err = parse_level("primry").unwrap_err();
+        let err = parse_level("primry").expect_err("unknown level");
         assert!(err.to_string().contains("primary"), "{err}");
     }
 }

@@ -64,7 +64,7 @@ impl EmisServer {
     pub fn new(state: Arc<ServerState>) -> Self {
         let mut router = Self::school_router() + Self::content_router();
         if state.tavily.is_some() {
-            router = router + Self::web_router();
+            router += Self::web_router();
         }
         EmisServer {
             state,

