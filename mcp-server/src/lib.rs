@@ -16,6 +16,7 @@ pub mod tools;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use rmcp::ServiceExt;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -111,7 +112,13 @@ impl Application {
 
     /// Serves until `shutdown` is cancelled, then drains open requests.
     pub async fn serve(self, shutdown: CancellationToken) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        // Small JSON-RPC responses must not wait on Nagle's algorithm (a 40 ms stall per exchange).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        axum::serve(listener, self.router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
     }

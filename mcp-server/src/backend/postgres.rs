@@ -2,7 +2,7 @@
 //! loaded by `mcp-server import`. Name search uses pg_trgm word similarity on
 //! the server-normalised names; every value is a bound parameter.
 
-use std::{path::Path, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -124,6 +124,10 @@ fn parse_ownership(value: Option<&str>) -> Option<Ownership> {
     value.and_then(|v| Ownership::ALL.into_iter().find(|o| o.as_str() == v))
 }
 
+fn text(row: &PgRow, column: &str) -> Option<Arc<str>> {
+    row.get::<Option<String>, _>(column).map(Arc::from)
+}
+
 fn count(row: &PgRow, column: &str) -> Option<u32> {
     row.get::<Option<i32>, _>(column)
         .and_then(|n| u32::try_from(n).ok())
@@ -136,9 +140,9 @@ fn summary(row: &PgRow) -> SchoolSummary {
         country: parse_country(row.get("country")).unwrap_or(Country::KE),
         level: parse_level(row.get("level")),
         ownership: parse_ownership(row.get("ownership")),
-        county: row.get("county"),
-        sub_county: row.get("sub_county"),
-        city: row.get("city"),
+        county: text(row, "county"),
+        sub_county: text(row, "sub_county"),
+        city: text(row, "city"),
         latitude: row.get("latitude"),
         longitude: row.get("longitude"),
         enrolment: count(row, "enrolment"),
@@ -152,29 +156,29 @@ fn school(row: &PgRow) -> School {
         name: row.get("name"),
         country: parse_country(row.get("country")).unwrap_or(Country::KE),
         level: parse_level(row.get("level")),
-        level_detail: row.get("level_detail"),
+        level_detail: Arc::from(row.get::<String, _>("level_detail")),
         ownership: parse_ownership(row.get("ownership")),
-        status: row.get("status"),
-        school_type: row.get("school_type"),
-        county: row.get("county"),
-        sub_county: row.get("sub_county"),
-        ward: row.get("ward"),
-        zone: row.get("zone"),
-        district: row.get("district"),
-        city: row.get("city"),
-        address: row.get("address"),
-        zip: row.get("zip"),
-        district_id: row.get("district_id"),
-        grades: row.get("grades"),
-        website: row.get("website"),
-        phone: row.get("phone"),
+        status: text(row, "status"),
+        school_type: text(row, "school_type"),
+        county: text(row, "county"),
+        sub_county: text(row, "sub_county"),
+        ward: text(row, "ward"),
+        zone: text(row, "zone"),
+        district: text(row, "district"),
+        city: text(row, "city"),
+        address: text(row, "address"),
+        zip: text(row, "zip"),
+        district_id: text(row, "district_id"),
+        grades: text(row, "grades"),
+        website: text(row, "website"),
+        phone: text(row, "phone"),
         latitude: row.get("latitude"),
         longitude: row.get("longitude"),
         enrolment: count(row, "enrolment"),
         teachers: count(row, "teachers"),
         pupil_teacher_ratio: row.get("pupil_teacher_ratio"),
-        code: row.get("code"),
-        source: row.get("source"),
+        code: text(row, "code"),
+        source: Arc::from(row.get::<String, _>("source")),
     }
 }
 
@@ -626,7 +630,7 @@ async fn upsert_schools(
     tx: &mut sqlx::PgConnection,
     schools: &[School],
 ) -> Result<(), sqlx::Error> {
-    let col = |f: fn(&School) -> Option<String>| schools.iter().map(f).collect::<Vec<_>>();
+    let col = |f: fn(&School) -> Option<&str>| schools.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
         "INSERT INTO emis_schools (id, name, name_norm, country, level, level_detail, ownership, status, school_type, \
          county, county_norm, sub_county, sub_county_norm, ward, zone, district, city, address, zip, district_id, \
@@ -651,31 +655,31 @@ async fn upsert_schools(
     .bind(schools.iter().map(|s| normalize(&s.name)).collect::<Vec<_>>())
     .bind(schools.iter().map(|s| s.country.code()).collect::<Vec<_>>())
     .bind(schools.iter().map(|s| s.level.as_str()).collect::<Vec<_>>())
-    .bind(schools.iter().map(|s| s.level_detail.clone()).collect::<Vec<_>>())
+    .bind(schools.iter().map(|s| s.level_detail.as_ref()).collect::<Vec<_>>())
     .bind(schools.iter().map(|s| s.ownership.map(|o| o.as_str())).collect::<Vec<_>>())
-    .bind(col(|s| s.status.clone()))
-    .bind(col(|s| s.school_type.clone()))
-    .bind(col(|s| s.county.clone()))
-    .bind(col(|s| s.county.as_deref().map(normalize)))
-    .bind(col(|s| s.sub_county.clone()))
-    .bind(col(|s| s.sub_county.as_deref().map(normalize)))
-    .bind(col(|s| s.ward.clone()))
-    .bind(col(|s| s.zone.clone()))
-    .bind(col(|s| s.district.clone()))
-    .bind(col(|s| s.city.clone()))
-    .bind(col(|s| s.address.clone()))
-    .bind(col(|s| s.zip.clone()))
-    .bind(col(|s| s.district_id.clone()))
-    .bind(col(|s| s.grades.clone()))
-    .bind(col(|s| s.website.clone()))
-    .bind(col(|s| s.phone.clone()))
+    .bind(col(|s| s.status.as_deref()))
+    .bind(col(|s| s.school_type.as_deref()))
+    .bind(col(|s| s.county.as_deref()))
+    .bind(schools.iter().map(|s| s.county.as_deref().map(normalize)).collect::<Vec<_>>())
+    .bind(col(|s| s.sub_county.as_deref()))
+    .bind(schools.iter().map(|s| s.sub_county.as_deref().map(normalize)).collect::<Vec<_>>())
+    .bind(col(|s| s.ward.as_deref()))
+    .bind(col(|s| s.zone.as_deref()))
+    .bind(col(|s| s.district.as_deref()))
+    .bind(col(|s| s.city.as_deref()))
+    .bind(col(|s| s.address.as_deref()))
+    .bind(col(|s| s.zip.as_deref()))
+    .bind(col(|s| s.district_id.as_deref()))
+    .bind(col(|s| s.grades.as_deref()))
+    .bind(col(|s| s.website.as_deref()))
+    .bind(col(|s| s.phone.as_deref()))
     .bind(schools.iter().map(|s| s.latitude).collect::<Vec<_>>())
     .bind(schools.iter().map(|s| s.longitude).collect::<Vec<_>>())
     .bind(schools.iter().map(|s| s.enrolment.map(|n| n as i32)).collect::<Vec<_>>())
     .bind(schools.iter().map(|s| s.teachers.map(|n| n as i32)).collect::<Vec<_>>())
     .bind(schools.iter().map(|s| s.pupil_teacher_ratio).collect::<Vec<_>>())
-    .bind(col(|s| s.code.clone()))
-    .bind(schools.iter().map(|s| s.source.clone()).collect::<Vec<_>>())
+    .bind(col(|s| s.code.as_deref()))
+    .bind(schools.iter().map(|s| s.source.as_ref()).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
     Ok(())

@@ -9,6 +9,7 @@ use std::{
     fs::File,
     io::{BufRead, BufReader, Read},
     path::Path,
+    sync::Arc,
 };
 
 use flate2::read::GzDecoder;
@@ -129,8 +130,9 @@ impl Dataset {
     ) -> Result<Self, DatasetError> {
         let mut schools = Vec::with_capacity(42_500);
         let mut seen = HashSet::with_capacity(42_500);
-        let kenya_report = read_kenya(kenya, &mut schools, &mut seen);
-        let florida_report = read_florida(florida, &mut schools, &mut seen);
+        let mut strings = Interner::default();
+        let kenya_report = read_kenya(kenya, &mut schools, &mut seen, &mut strings);
+        let florida_report = read_florida(florida, &mut schools, &mut seen, &mut strings);
         let (stories, stories_report) = read_stories(stories)?;
         Ok(Dataset {
             schools,
@@ -206,13 +208,28 @@ struct StoryRow {
     license_url: Option<String>,
 }
 
-/// Kenya's and Florida's "no value" markers become `None`.
-fn text(value: String) -> Option<String> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() || trimmed == "NOT AVAILABLE" || trimmed == "-999" {
-        None
-    } else {
-        Some(value)
+/// Shares one allocation between equal strings (counties, wards, sources...).
+#[derive(Debug, Default)]
+struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, value: String) -> Arc<str> {
+        if let Some(shared) = self.0.get(value.as_str()) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(value);
+        self.0.insert(shared.clone());
+        shared
+    }
+
+    /// Kenya's and Florida's "no value" markers become `None`.
+    fn text(&mut self, value: String) -> Option<Arc<str>> {
+        let trimmed = value.trim();
+        if trimmed.is_empty() || trimmed == "NOT AVAILABLE" || trimmed == "-999" {
+            None
+        } else {
+            Some(self.get(value))
+        }
     }
 }
 
@@ -248,6 +265,7 @@ fn read_kenya(
     reader: impl Read,
     schools: &mut Vec<School>,
     seen: &mut HashSet<String>,
+    strings: &mut Interner,
 ) -> FileReport {
     let mut report = FileReport::new(KENYA_FILE);
     for (i, row) in csv::Reader::from_reader(reader)
@@ -256,7 +274,10 @@ fn read_kenya(
     {
         report.read += 1;
         let line = i + 2;
-        match row.map_err(|e| e.to_string()).and_then(kenya_school) {
+        match row
+            .map_err(|e| e.to_string())
+            .and_then(|row| kenya_school(row, strings))
+        {
             Ok(school) if seen.insert(school.id.clone()) => {
                 schools.push(school);
                 report.loaded += 1;
@@ -268,7 +289,7 @@ fn read_kenya(
     report
 }
 
-fn kenya_school(row: KenyaRow) -> Result<School, String> {
+fn kenya_school(row: KenyaRow, strings: &mut Interner) -> Result<School, String> {
     let objectid: u64 = row
         .objectid
         .trim()
@@ -295,15 +316,15 @@ fn kenya_school(row: KenyaRow) -> Result<School, String> {
         name: row.school_name,
         country: Country::KE,
         level,
-        level_detail: row.level,
+        level_detail: strings.get(row.level),
         ownership,
         status: None,
         school_type: None,
-        county: text(row.county),
-        sub_county: text(row.sub_county),
-        ward: text(row.ward),
-        zone: text(row.zone),
-        district: text(row.district),
+        county: strings.text(row.county),
+        sub_county: strings.text(row.sub_county),
+        ward: strings.text(row.ward),
+        zone: strings.text(row.zone),
+        district: strings.text(row.district),
         city: None,
         address: None,
         zip: None,
@@ -316,8 +337,8 @@ fn kenya_school(row: KenyaRow) -> Result<School, String> {
         enrolment: None,
         teachers: None,
         pupil_teacher_ratio: None,
-        code: text(row.code),
-        source: row.source,
+        code: strings.text(row.code),
+        source: strings.get(row.source),
     })
 }
 
@@ -325,6 +346,7 @@ fn read_florida(
     reader: impl Read,
     schools: &mut Vec<School>,
     seen: &mut HashSet<String>,
+    strings: &mut Interner,
 ) -> FileReport {
     let mut report = FileReport::new(FLORIDA_FILE);
     for (i, row) in csv::Reader::from_reader(reader)
@@ -333,7 +355,10 @@ fn read_florida(
     {
         report.read += 1;
         let line = i + 2;
-        match row.map_err(|e| e.to_string()).and_then(florida_school) {
+        match row
+            .map_err(|e| e.to_string())
+            .and_then(|row| florida_school(row, strings))
+        {
             Ok(school) if seen.insert(school.id.clone()) => {
                 schools.push(school);
                 report.loaded += 1;
@@ -385,7 +410,7 @@ fn grade_span(start: &str, end: &str) -> Option<String> {
     }
 }
 
-fn florida_school(row: FloridaRow) -> Result<School, String> {
+fn florida_school(row: FloridaRow, strings: &mut Interner) -> Result<School, String> {
     let nces = row.ncesid.trim();
     if nces.is_empty() || !nces.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!("invalid NCESID {:?}", row.ncesid));
@@ -418,29 +443,31 @@ fn florida_school(row: FloridaRow) -> Result<School, String> {
         name: row.name,
         country: Country::US,
         level,
-        level_detail: row.level,
+        level_detail: strings.get(row.level),
         ownership: Some(Ownership::Public),
-        status: florida_status(&row.status),
-        school_type: florida_type(&row.school_type),
-        county: text(row.county),
+        status: florida_status(&row.status).map(|s| strings.get(s)),
+        school_type: florida_type(&row.school_type).map(|s| strings.get(s)),
+        county: strings.text(row.county),
         sub_county: None,
         ward: None,
         zone: None,
         district: None,
-        city: text(row.city),
-        address: text(row.address),
-        zip: text(row.zip),
-        district_id: text(row.districtid),
-        grades: grade_span(&row.st_grade, &row.end_grade),
-        website: text(row.website),
-        phone: text(row.telephone),
+        city: strings.text(row.city),
+        address: strings.text(row.address),
+        zip: strings.text(row.zip),
+        district_id: strings.text(row.districtid),
+        grades: grade_span(&row.st_grade, &row.end_grade).map(|g| strings.get(g)),
+        website: strings.text(row.website),
+        phone: strings.text(row.telephone),
         latitude,
         longitude,
         enrolment,
         teachers,
         pupil_teacher_ratio,
         code: None,
-        source: format!("HIFLD Public Schools (DHS/CISA), NCES Common Core of Data, {source_date}"),
+        source: strings.get(format!(
+            "HIFLD Public Schools (DHS/CISA), NCES Common Core of Data, {source_date}"
+        )),
     })
 }
 
@@ -565,7 +592,12 @@ mod tests {
                    x,3,Bad id,Primary,Public,Baringo,,,,,35,0.4,x\n\
                    1,4,Dup,Primary,Public,Baringo,,,,,35,0.4,x\n";
         let mut schools = Vec::new();
-        let report = read_kenya(csv.as_bytes(), &mut schools, &mut HashSet::new());
+        let report = read_kenya(
+            csv.as_bytes(),
+            &mut schools,
+            &mut HashSet::new(),
+            &mut Interner::default(),
+        );
         assert_eq!((report.read, report.loaded, report.rejected), (4, 1, 3));
         assert!(
             report.reasons[0].contains("out of range"),

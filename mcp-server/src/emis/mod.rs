@@ -7,6 +7,8 @@ pub mod geo;
 pub mod languages;
 pub mod normalize;
 
+use std::sync::Arc;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -94,7 +96,8 @@ impl Ownership {
 }
 
 /// One school with every field the data sets publish. Missing values are null,
-/// never zero or an empty string.
+/// never zero or an empty string. Repeated text (county, ward, source...) is
+/// shared between schools (`Arc<str>`), which keeps the bundled data small in memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct School {
     /// `KE-<objectid>` for Kenya, `US-<NCES id>` for Florida.
@@ -104,35 +107,35 @@ pub struct School {
     pub country: Country,
     pub level: Level,
     /// Level exactly as the source publishes it (e.g. `Primary`, `ELEMENTARY`, `NOT REPORTED`).
-    pub level_detail: String,
+    pub level_detail: Arc<str>,
     /// `public`, `private`, or null where the source does not say (Kenya's 2007 rows).
     pub ownership: Option<Ownership>,
     /// Operational status (Florida only): open, closed, new, added, changed_agency,
     /// temporarily_closed, future, reopened.
-    pub status: Option<String>,
+    pub status: Option<Arc<str>>,
     /// School type (Florida only): regular, special_education, career_technical, alternative.
-    pub school_type: Option<String>,
-    pub county: Option<String>,
+    pub school_type: Option<Arc<str>>,
+    pub county: Option<Arc<str>>,
     /// Kenya only.
-    pub sub_county: Option<String>,
+    pub sub_county: Option<Arc<str>>,
     /// Kenya only.
-    pub ward: Option<String>,
+    pub ward: Option<Arc<str>>,
     /// Kenya only.
-    pub zone: Option<String>,
+    pub zone: Option<Arc<str>>,
     /// Kenya's district (2016 rows only).
-    pub district: Option<String>,
+    pub district: Option<Arc<str>>,
     /// Florida only.
-    pub city: Option<String>,
+    pub city: Option<Arc<str>>,
     /// Street address (Florida only).
-    pub address: Option<String>,
+    pub address: Option<Arc<str>>,
     /// ZIP code (Florida only).
-    pub zip: Option<String>,
+    pub zip: Option<Arc<str>>,
     /// NCES school district id (Florida only).
-    pub district_id: Option<String>,
+    pub district_id: Option<Arc<str>>,
     /// Grade span such as `KG-05` (Florida only).
-    pub grades: Option<String>,
-    pub website: Option<String>,
-    pub phone: Option<String>,
+    pub grades: Option<Arc<str>>,
+    pub website: Option<Arc<str>>,
+    pub phone: Option<Arc<str>>,
     pub latitude: f64,
     pub longitude: f64,
     /// Pupils enrolled; null where the source has no figure (all of Kenya).
@@ -142,9 +145,9 @@ pub struct School {
     /// enrolment / teachers, where both are known and teachers > 0.
     pub pupil_teacher_ratio: Option<f64>,
     /// Kenya's ministry code; not unique.
-    pub code: Option<String>,
+    pub code: Option<Arc<str>>,
     /// Where the row comes from.
-    pub source: String,
+    pub source: Arc<str>,
 }
 
 /// The fields of a school that a list shows.
@@ -155,9 +158,9 @@ pub struct SchoolSummary {
     pub country: Country,
     pub level: Level,
     pub ownership: Option<Ownership>,
-    pub county: Option<String>,
-    pub sub_county: Option<String>,
-    pub city: Option<String>,
+    pub county: Option<Arc<str>>,
+    pub sub_county: Option<Arc<str>>,
+    pub city: Option<Arc<str>>,
     pub latitude: f64,
     pub longitude: f64,
     pub enrolment: Option<u32>,

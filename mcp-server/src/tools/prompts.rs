@@ -102,7 +102,7 @@ pub async fn get(
                     ErrorData::invalid_params(format!("no school has id {id:?}"), None)
                 })?;
             let record = serde_json::to_string_pretty(&school).map_err(internal)?;
-            let county = school.county.clone().unwrap_or_else(|| "its county".into());
+            let county = school.county.as_deref().unwrap_or("its county");
             Ok(GetPromptResult::new(vec![
                 PromptMessage::new_text(
                     Role::User,

@@ -4,7 +4,9 @@
 mod bad_input;
 mod cache;
 mod helpers;
+mod import;
 mod raw;
 mod stdio;
 mod tools;
 mod transport;
+mod web_search;

@@ -97,9 +97,9 @@ pub struct EmbeddedBackend {
     /// School indexes in id order.
     by_id: Vec<u32>,
     names: TextIndex,
-    school_ids: HashMap<Box<str>, u32>,
     stories: Vec<Story>,
-    story_ids: HashMap<Box<str>, u32>,
+    /// Story indexes in id order.
+    stories_by_id: Vec<u32>,
     story_title_norms: Vec<Box<str>>,
     stories_by_title: Vec<u32>,
     titles: TextIndex,
@@ -142,11 +142,6 @@ impl EmbeddedBackend {
         }
         let mut by_id: Vec<u32> = (0..schools.len() as u32).collect();
         by_id.sort_by(|&a, &b| schools[a as usize].id.cmp(&schools[b as usize].id));
-        let school_ids = schools
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (Box::from(s.id.as_str()), i as u32))
-            .collect();
 
         let story_title_norms: Vec<Box<str>> = stories
             .iter()
@@ -162,11 +157,8 @@ impl EmbeddedBackend {
                 .cmp(&story_title_norms[b as usize])
                 .then_with(|| stories[a as usize].id.cmp(&stories[b as usize].id))
         });
-        let story_ids = stories
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (Box::from(s.id.as_str()), i as u32))
-            .collect();
+        let mut stories_by_id: Vec<u32> = (0..stories.len() as u32).collect();
+        stories_by_id.sort_by(|&a, &b| stories[a as usize].id.cmp(&stories[b as usize].id));
 
         let catalog = build_catalog(&schools, &stories);
         EmbeddedBackend {
@@ -179,9 +171,8 @@ impl EmbeddedBackend {
             by_name,
             by_id,
             names,
-            school_ids,
             stories,
-            story_ids,
+            stories_by_id,
             story_title_norms,
             stories_by_title,
             titles,
@@ -291,7 +282,11 @@ fn build_catalog(schools: &[School], stories: &[Story]) -> Catalog {
     let mut regions: HashMap<(Country, Option<String>, Option<String>), u64> = HashMap::new();
     for s in schools {
         *regions
-            .entry((s.country, s.county.clone(), s.sub_county.clone()))
+            .entry((
+                s.country,
+                s.county.as_deref().map(str::to_owned),
+                s.sub_county.as_deref().map(str::to_owned),
+            ))
             .or_default() += 1;
     }
     let rows = regions
@@ -349,10 +344,13 @@ impl EmisBackend for EmbeddedBackend {
     }
 
     async fn get_school(&self, id: &str) -> Result<Option<School>, BackendError> {
-        Ok(self
-            .school_ids
-            .get(id.trim())
-            .map(|&i| self.schools[i as usize].clone()))
+        let id = id.trim();
+        let found = self
+            .by_id
+            .binary_search_by(|&i| self.schools[i as usize].id.as_str().cmp(id));
+        Ok(found
+            .ok()
+            .map(|pos| self.schools[self.by_id[pos] as usize].clone()))
     }
 
     async fn schools_near(&self, query: &NearQuery) -> Result<NearPage, BackendError> {
@@ -468,10 +466,13 @@ impl EmisBackend for EmbeddedBackend {
     }
 
     async fn get_content(&self, id: &str) -> Result<Option<Story>, BackendError> {
-        Ok(self
-            .story_ids
-            .get(id.trim())
-            .map(|&i| self.stories[i as usize].clone()))
+        let id = id.trim();
+        let found = self
+            .stories_by_id
+            .binary_search_by(|&i| self.stories[i as usize].id.as_str().cmp(id));
+        Ok(found
+            .ok()
+            .map(|pos| self.stories[self.stories_by_id[pos] as usize].clone()))
     }
 
     async fn complete_school_ids(

@@ -24,16 +24,27 @@ pub const TYPO: f32 = 0.6;
 /// Prefix expansion stops after this many vocabulary words, so "s" cannot fan out to everything.
 const MAX_PREFIX_EXPANSION: usize = 256;
 
+/// Stored flat (one string of words, one array of postings, offsets into
+/// both) so that ~150k distinct words of story text cost a few megabytes
+/// rather than one allocation each.
 #[derive(Debug, Default)]
 pub struct TextIndex {
-    /// Sorted distinct words.
-    vocab: Vec<Box<str>>,
-    /// For each word, the sorted documents that contain it.
-    postings: Vec<Vec<u32>>,
+    /// The sorted distinct words, concatenated.
+    words: String,
+    /// End offset of word `i` in `words` (it starts where word `i - 1` ends).
+    word_ends: Vec<u32>,
+    /// Documents containing each word, concatenated, sorted per word.
+    postings: Vec<u32>,
+    /// End offset of word `i`'s documents in `postings`.
+    posting_ends: Vec<u32>,
     /// (hash of a word or of the word less one character, word id), sorted.
     deletions: Vec<(u64, u32)>,
     /// Words per document, to prefer documents the query covers more fully.
     doc_words: Vec<u16>,
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl TextIndex {
@@ -43,7 +54,7 @@ impl TextIndex {
         let mut by_word: HashMap<&'a str, Vec<u32>> = HashMap::new();
         let mut doc_words = Vec::new();
         for (doc, text) in docs.enumerate() {
-            let doc = u32::try_from(doc).unwrap_or(u32::MAX);
+            let doc = to_u32(doc);
             let mut n = 0u16;
             for word in tokens(text) {
                 n = n.saturating_add(1);
@@ -56,30 +67,47 @@ impl TextIndex {
         }
         let mut entries: Vec<(&str, Vec<u32>)> = by_word.into_iter().collect();
         entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut vocab = Vec::with_capacity(entries.len());
-        let mut postings = Vec::with_capacity(entries.len());
-        let mut deletions = Vec::new();
+        let mut index = TextIndex {
+            doc_words,
+            ..Default::default()
+        };
         for (id, (word, docs)) in entries.into_iter().enumerate() {
-            let id = u32::try_from(id).unwrap_or(u32::MAX);
             if typos && word.chars().count() >= 4 {
-                deletions.push((hash(word), id));
+                let id = to_u32(id);
+                index.deletions.push((hash(word), id));
                 for variant in one_deletions(word) {
-                    deletions.push((hash(&variant), id));
+                    index.deletions.push((hash(&variant), id));
                 }
             }
-            vocab.push(Box::from(word));
-            let mut docs = docs;
-            docs.shrink_to_fit();
-            postings.push(docs);
+            index.words.push_str(word);
+            index.word_ends.push(to_u32(index.words.len()));
+            index.postings.extend_from_slice(&docs);
+            index.posting_ends.push(to_u32(index.postings.len()));
         }
-        deletions.sort_unstable();
-        deletions.dedup();
-        TextIndex {
-            vocab,
-            postings,
-            deletions,
-            doc_words,
-        }
+        index.deletions.sort_unstable();
+        index.deletions.dedup();
+        index.words.shrink_to_fit();
+        index.postings.shrink_to_fit();
+        index.deletions.shrink_to_fit();
+        index
+    }
+
+    fn word(&self, id: usize) -> &str {
+        let start = if id == 0 {
+            0
+        } else {
+            self.word_ends[id - 1] as usize
+        };
+        &self.words[start..self.word_ends[id] as usize]
+    }
+
+    fn docs_of(&self, id: usize) -> &[u32] {
+        let start = if id == 0 {
+            0
+        } else {
+            self.posting_ends[id - 1] as usize
+        };
+        &self.postings[start..self.posting_ends[id] as usize]
     }
 
     /// Number of words in document `doc`.
@@ -90,21 +118,25 @@ impl TextIndex {
     /// The vocabulary words `word` matches, with the weight of each match.
     pub fn expand(&self, word: &str) -> Vec<(u32, f32)> {
         let mut out: Vec<(u32, f32)> = Vec::new();
-        let start = self.vocab.partition_point(|w| w.as_ref() < word);
-        // Exact match and prefix matches sit together from `start` on in the sorted vocabulary.
-        for (offset, candidate) in self.vocab[start..]
-            .iter()
-            .enumerate()
-            .take(MAX_PREFIX_EXPANSION)
-        {
+        // First vocabulary word >= `word`: exact and prefix matches follow it in sorted order.
+        let (mut lo, mut hi) = (0, self.word_ends.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if self.word(mid) < word {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        for id in (lo..self.word_ends.len()).take(MAX_PREFIX_EXPANSION) {
+            let candidate = self.word(id);
             if !candidate.starts_with(word) {
                 break;
             }
-            let id = (start + offset) as u32;
-            if candidate.as_ref() == word {
-                out.push((id, EXACT));
+            if candidate == word {
+                out.push((to_u32(id), EXACT));
             } else if word.chars().count() >= 2 {
-                out.push((id, PREFIX));
+                out.push((to_u32(id), PREFIX));
             }
         }
         if !self.deletions.is_empty() && word.chars().count() >= 4 {
@@ -119,7 +151,7 @@ impl TextIndex {
                     if out.iter().any(|(seen, _)| *seen == id) {
                         continue;
                     }
-                    if strsim::damerau_levenshtein(word, &self.vocab[id as usize]) <= 1 {
+                    if strsim::damerau_levenshtein(word, self.word(id as usize)) <= 1 {
                         out.push((id, TYPO));
                     }
                 }
@@ -132,7 +164,7 @@ impl TextIndex {
     pub fn documents(&self, words: &[(u32, f32)]) -> HashMap<u32, f32> {
         let mut docs: HashMap<u32, f32> = HashMap::new();
         for &(word, weight) in words {
-            for &doc in &self.postings[word as usize] {
+            for &doc in self.docs_of(word as usize) {
                 let best = docs.entry(doc).or_insert(0.0);
                 if weight > *best {
                     *best = weight;
