@@ -572,6 +572,9 @@ pub async fn import(url: &str, data_dir: Option<&Path>) -> anyhow::Result<Import
         for reason in &report.reasons {
             eprintln!("  rejected {reason}");
         }
+        for renamed in &report.renamed {
+            eprintln!("  renamed {renamed}");
+        }
     }
     let pool = pool(url, 2).await?;
     MIGRATOR.run(&pool).await?;

@@ -68,7 +68,15 @@ impl fmt::Display for FileReport {
             f,
             "{}: {} read, {} loaded, {} rejected",
             self.file, self.read, self.loaded, self.rejected
-        )
+        )?;
+        if !self.renamed.is_empty() {
+            write!(
+                f,
+                " ({} kept under a new id because their published id repeats)",
+                self.renamed.len()
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -131,8 +139,22 @@ impl Dataset {
         let mut schools = Vec::with_capacity(42_500);
         let mut seen = HashSet::with_capacity(42_500);
         let mut strings = Interner::default();
-        let kenya_report = read_kenya(kenya, &mut schools, &mut seen, &mut strings);
-        let florida_report = read_florida(florida, &mut schools, &mut seen, &mut strings);
+        let kenya_report = read_schools(
+            KENYA_FILE,
+            kenya,
+            &mut schools,
+            &mut seen,
+            &mut strings,
+            kenya_school,
+        );
+        let florida_report = read_schools(
+            FLORIDA_FILE,
+            florida,
+            &mut schools,
+            &mut seen,
+            &mut strings,
+            florida_school,
+        );
         let (stories, stories_report) = read_stories(stories)?;
         Ok(Dataset {
             schools,
@@ -261,22 +283,26 @@ fn coordinates(lat: &str, lon: &str) -> Result<(f64, f64), String> {
     Ok((lat, lon))
 }
 
-fn read_kenya(
+/// Reads one schools CSV: every row is counted, converted by `convert`, and
+/// either loaded or rejected with its reason (bad values, duplicate ids).
+fn read_schools<R: serde::de::DeserializeOwned>(
+    file: &str,
     reader: impl Read,
     schools: &mut Vec<School>,
     seen: &mut HashSet<String>,
     strings: &mut Interner,
+    convert: fn(R, &mut Interner) -> Result<School, String>,
 ) -> FileReport {
-    let mut report = FileReport::new(KENYA_FILE);
+    let mut report = FileReport::new(file);
     for (i, row) in csv::Reader::from_reader(reader)
-        .into_deserialize::<KenyaRow>()
+        .into_deserialize::<R>()
         .enumerate()
     {
         report.read += 1;
-        let line = i + 2;
+        let line = i + 2; // 1-based, after the header
         match row
             .map_err(|e| e.to_string())
-            .and_then(|row| kenya_school(row, strings))
+            .and_then(|row| convert(row, strings))
         {
             Ok(school) if seen.insert(school.id.clone()) => {
                 schools.push(school);
@@ -340,34 +366,6 @@ fn kenya_school(row: KenyaRow, strings: &mut Interner) -> Result<School, String>
         code: strings.text(row.code),
         source: strings.get(row.source),
     })
-}
-
-fn read_florida(
-    reader: impl Read,
-    schools: &mut Vec<School>,
-    seen: &mut HashSet<String>,
-    strings: &mut Interner,
-) -> FileReport {
-    let mut report = FileReport::new(FLORIDA_FILE);
-    for (i, row) in csv::Reader::from_reader(reader)
-        .into_deserialize::<FloridaRow>()
-        .enumerate()
-    {
-        report.read += 1;
-        let line = i + 2;
-        match row
-            .map_err(|e| e.to_string())
-            .and_then(|row| florida_school(row, strings))
-        {
-            Ok(school) if seen.insert(school.id.clone()) => {
-                schools.push(school);
-                report.loaded += 1;
-            }
-            Ok(school) => report.reject(line, format!("duplicate id {}", school.id)),
-            Err(reason) => report.reject(line, reason),
-        }
-    }
-    report
 }
 
 /// NCES CCD status codes.
@@ -592,11 +590,13 @@ mod tests {
                    x,3,Bad id,Primary,Public,Baringo,,,,,35,0.4,x\n\
                    1,4,Dup,Primary,Public,Baringo,,,,,35,0.4,x\n";
         let mut schools = Vec::new();
-        let report = read_kenya(
+        let report = read_schools(
+            KENYA_FILE,
             csv.as_bytes(),
             &mut schools,
             &mut HashSet::new(),
             &mut Interner::default(),
+            kenya_school,
         );
         assert_eq!((report.read, report.loaded, report.rejected), (4, 1, 3));
         assert!(

@@ -20,6 +20,9 @@ use crate::{
 /// Largest radius `find_schools_near` accepts.
 pub const MAX_RADIUS_KM: f64 = 500.0;
 
+// The filter fields repeat in each argument struct on purpose: serde cannot combine
+// `flatten` with `deny_unknown_fields`, and a misspelt argument must be an error,
+// not a silently unfiltered answer.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchSchoolsArgs {
