@@ -9,8 +9,11 @@ pub mod anthropic;
 pub mod client;
 pub mod error;
 pub mod gemini;
+pub mod offline;
 pub mod openai;
+pub mod registry;
 pub mod sse;
+pub mod vendors;
 
 use std::pin::Pin;
 
