@@ -1,4 +1,8 @@
-//! MAS chat server: LLM providers (this milestone), then agents, runs and the
-//! streaming API.
+//! MAS chat server: LLM providers (Gemini, OpenAI-compatible, Anthropic, the
+//! offline planner), the EMIS tools in process, and `ask`. Agents, runs and
+//! the streaming HTTP API build on these.
 
+pub mod ask;
 pub mod providers;
+pub mod settings;
+pub mod toolbox;
