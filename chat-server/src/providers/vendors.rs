@@ -74,6 +74,15 @@ impl VendorProvider {
         })
     }
 
+    pub fn policy(&self) -> &HttpPolicy {
+        &self.policy
+    }
+
+    /// Replaces the timeouts and retry policy.
+    pub fn set_policy(&mut self, policy: HttpPolicy) {
+        self.policy = policy;
+    }
+
     fn key(&self) -> Option<String> {
         self.api_key.as_ref().map(|k| k.expose_secret().to_owned())
     }
