@@ -11,7 +11,7 @@ use figment::{
 use crate::providers::registry::{ENV_VARS, ProviderSettings};
 
 /// Loads provider settings from `file` (if given) and the environment.
-pub fn provider_settings(file: Option<&Path>) -> Result<ProviderSettings, figment::Error> {
+pub fn provider_settings(file: Option<&Path>) -> Result<ProviderSettings, Box<figment::Error>> {
     let mut figment = Figment::new();
     if let Some(path) = file {
         figment = figment.merge(Toml::file_exact(path));
@@ -23,4 +23,5 @@ pub fn provider_settings(file: Option<&Path>) -> Result<ProviderSettings, figmen
                 .map(|k| k.as_str().to_ascii_lowercase().into()),
         )
         .extract()
+        .map_err(Box::new)
 }

@@ -55,12 +55,14 @@ impl LlmProvider for OfflinePlanner {
     }
 }
 
-/// Lower-case words with punctuation turned into spaces (hyphens and apostrophes kept inside words).
+/// Lower-case words: apostrophes dropped ("children's" -> "childrens"), other punctuation turned into
+/// spaces except hyphens and decimal points inside words.
 fn words(text: &str) -> String {
     let cleaned: String = text
         .chars()
+        .filter(|c| !matches!(c, '\'' | '’'))
         .map(|c| {
-            if c.is_alphanumeric() || c == '-' || c == '\'' || c == '.' {
+            if c.is_alphanumeric() || c == '-' || c == '.' {
                 c.to_ascii_lowercase()
             } else {
                 ' '
