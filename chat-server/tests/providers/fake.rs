@@ -354,24 +354,35 @@ async fn a_retry_hint_longer_than_the_cap_fails_at_once() {
 
 #[tokio::test]
 async fn a_503_that_persists_exhausts_the_retries() {
-    let overloaded = r#"{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}"#;
-    let (provider, fake) = start(
-        Vendor::Gemini,
-        vec![Reply::Status(503, vec![], overloaded.into()); 3],
-    )
-    .await;
-    let error = complete(&provider, &weather_request())
-        .await
-        .expect_err("overloaded");
-    assert!(
-        matches!(&error, ProviderError::Overloaded { message, .. } if message.contains("overloaded")),
-        "{error:?}"
-    );
-    assert_eq!(
-        fake.requests.lock().await.len(),
-        3,
-        "one try and two retries"
-    );
+    for (vendor, body) in [
+        (
+            Vendor::Gemini,
+            r#"{"error":{"code":503,"message":"The model is overloaded. Please try again later.","status":"UNAVAILABLE"}}"#,
+        ),
+        (
+            Vendor::OpenAi,
+            r#"{"error":{"message":"The model is overloaded. Please try again later.","type":"server_error"}}"#,
+        ),
+        (
+            Vendor::Anthropic,
+            r#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#,
+        ),
+    ] {
+        let (provider, fake) =
+            start(vendor, vec![Reply::Status(503, vec![], body.into()); 3]).await;
+        let error = complete(&provider, &weather_request())
+            .await
+            .expect_err("overloaded");
+        assert!(
+            matches!(&error, ProviderError::Overloaded { message, .. } if message.contains("verloaded")),
+            "{vendor:?}: {error:?}"
+        );
+        assert_eq!(
+            fake.requests.lock().await.len(),
+            3,
+            "{vendor:?}: one try and two retries"
+        );
+    }
 }
 
 #[tokio::test]
@@ -436,21 +447,36 @@ async fn an_error_inside_a_200_stream_ends_it_with_that_error() {
 
 #[tokio::test]
 async fn a_stalled_stream_hits_the_idle_timeout() {
-    let first = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n".to_vec();
-    let (provider, _) = start(Vendor::OpenAi, vec![Reply::Stall(first)]).await;
-    let started = Instant::now();
-    let mut stream = provider.stream(&weather_request()).await.expect("opens");
-    let first = stream.next().await.expect("first event").expect("text");
-    assert_eq!(first, ProviderEvent::TextDelta { text: "Hel".into() });
-    let error = stream
-        .next()
-        .await
-        .expect("an item")
-        .expect_err("idle timeout");
-    assert_eq!(error, ProviderError::Timeout(Timeout::Idle));
-    assert!(started.elapsed() < Duration::from_secs(3));
-    assert!(
-        stream.next().await.is_none(),
-        "the stream ends after its error"
-    );
+    let openai =
+        b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n".to_vec();
+    let anthropic = b"event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}\n\n".to_vec();
+    let gemini =
+        b"data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Hel\"}]}}]}\r\n\r\n"
+            .to_vec();
+    for (vendor, first) in [
+        (Vendor::OpenAi, openai),
+        (Vendor::Anthropic, anthropic),
+        (Vendor::Gemini, gemini),
+    ] {
+        let (provider, _) = start(vendor, vec![Reply::Stall(first)]).await;
+        let started = Instant::now();
+        let mut stream = provider.stream(&weather_request()).await.expect("opens");
+        let first = stream.next().await.expect("first event").expect("text");
+        assert_eq!(
+            first,
+            ProviderEvent::TextDelta { text: "Hel".into() },
+            "{vendor:?}"
+        );
+        let error = stream
+            .next()
+            .await
+            .expect("an item")
+            .expect_err("idle timeout");
+        assert_eq!(error, ProviderError::Timeout(Timeout::Idle), "{vendor:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(
+            stream.next().await.is_none(),
+            "{vendor:?}: the stream ends after its error"
+        );
+    }
 }
