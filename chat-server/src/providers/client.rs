@@ -177,12 +177,13 @@ async fn error_from_response(response: Response) -> ProviderError {
     let status = response.status();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap_or_default();
-    let text = if text.len() > 8_192 {
-        text[..8_192].to_owned()
-    } else {
-        text
-    };
-    classify(status, &headers, &text)
+    // Error bodies are read for their message only: keep the first 8 KiB, cut on a character boundary.
+    let mut end = text.len().min(8_192);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let text = &text[..end];
+    classify(status, &headers, text)
 }
 
 /// The server's wait hint: `retry-after-ms`, then `retry-after` (seconds or
