@@ -600,34 +600,19 @@ fn summarise(tool: &str, results: &[ToolResult]) -> String {
                 String::new()
             }
         );
-        out.push_str(if near { "| School | ID | Distance (km) | County | Level | Ownership |\n|---|---|---|---|---|---|\n" } else { "| School | ID | County | Level | Ownership | Enrolment |\n|---|---|---|---|---|---|\n" });
+        let columns: &[&str] = if near {
+            &["name", "id", "distance_km", "county", "level", "ownership"]
+        } else {
+            &["name", "id", "county", "level", "ownership", "enrolment"]
+        };
+        out.push_str(if near {
+            "| School | ID | Distance (km) | County | Level | Ownership |\n|---|---|---|---|---|---|\n"
+        } else {
+            "| School | ID | County | Level | Ownership | Enrolment |\n|---|---|---|---|---|---|\n"
+        });
         for s in schools {
-            let middle = if near {
-                cell(&s["distance_km"])
-            } else {
-                String::new()
-            };
-            if near {
-                out.push_str(&format!(
-                    "| {} | {} | {} | {} | {} | {} |\n",
-                    cell(&s["name"]),
-                    cell(&s["id"]),
-                    middle,
-                    cell(&s["county"]),
-                    cell(&s["level"]),
-                    cell(&s["ownership"])
-                ));
-            } else {
-                out.push_str(&format!(
-                    "| {} | {} | {} | {} | {} | {} |\n",
-                    cell(&s["name"]),
-                    cell(&s["id"]),
-                    cell(&s["county"]),
-                    cell(&s["level"]),
-                    cell(&s["ownership"]),
-                    cell(&s["enrolment"])
-                ));
-            }
+            let cells: Vec<String> = columns.iter().map(|c| cell(&s[*c])).collect();
+            out.push_str(&format!("| {} |\n", cells.join(" | ")));
         }
         return out;
     }
