@@ -5,4 +5,5 @@
 pub mod ask;
 pub mod providers;
 pub mod settings;
+pub mod store;
 pub mod toolbox;

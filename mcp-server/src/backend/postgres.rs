@@ -24,8 +24,13 @@ use crate::emis::{
     normalize::{normalize, tokens},
 };
 
-/// The EMIS schema.
-pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres/emis");
+/// The EMIS schema. The chat server's tables may share the database and its
+/// migration table, so migrations this crate does not know are tolerated.
+pub fn migrator() -> Migrator {
+    let mut migrator = sqlx::migrate!("../migrations/postgres/emis");
+    migrator.set_ignore_missing(true);
+    migrator
+}
 
 /// Rows per INSERT batch during import.
 const BATCH: usize = 2_000;
@@ -62,7 +67,7 @@ impl PostgresBackend {
     /// Connects, applies the schema, and reads the catalog.
     pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
         let pool = pool(url, max_connections).await?;
-        MIGRATOR.run(&pool).await?;
+        migrator().run(&pool).await?;
         let catalog = load_catalog(&pool).await?;
         if catalog.school_count == 0 {
             tracing::warn!("the EMIS tables are empty; run `mcp-server import` to load the data");
@@ -577,7 +582,7 @@ pub async fn import(url: &str, data_dir: Option<&Path>) -> anyhow::Result<Import
         }
     }
     let pool = pool(url, 2).await?;
-    MIGRATOR.run(&pool).await?;
+    migrator().run(&pool).await?;
     let progress = ProgressBar::new((data.schools.len() + data.stories.len()) as u64);
     progress.set_style(
         ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} rows ({per_sec})")

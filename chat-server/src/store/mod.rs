@@ -1,0 +1,207 @@
+//! Conversation storage: sessions, messages (saved as a run progresses), tool
+//! calls with their results and durations, and runs with status, usage and
+//! timings. One trait; `sql::SqlStore` implements it on SQLite (the default,
+//! a local file) and on PostgreSQL (`DATABASE_URL`), with the schema in
+//! `migrations/<engine>/chat`. One conformance suite runs on both.
+
+pub mod sql;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// A conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    /// The user it belongs to (`None` in single-user local mode).
+    pub owner: Option<String>,
+    pub title: String,
+    pub agent: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// Where a message stands: assistant text is saved while it streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    Streaming,
+    Complete,
+    Cancelled,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageRecord {
+    pub id: String,
+    pub session_id: String,
+    pub run_id: Option<String>,
+    /// Position in the session, from 1.
+    pub seq: i64,
+    pub role: Role,
+    pub agent: Option<String>,
+    pub content: String,
+    pub reasoning: String,
+    pub status: MessageStatus,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolStatus {
+    Running,
+    Ok,
+    Error,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallRecord {
+    pub id: String,
+    pub session_id: String,
+    pub run_id: String,
+    pub message_id: String,
+    /// The model's id for the call.
+    pub call_id: String,
+    pub name: String,
+    /// JSON text.
+    pub arguments: String,
+    pub result: Option<String>,
+    pub status: ToolStatus,
+    pub started_at: i64,
+    pub duration_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub session_id: String,
+    pub status: RunStatus,
+    pub agent: String,
+    pub provider: String,
+    pub model: String,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub error: Option<String>,
+    pub first_token_ms: Option<i64>,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOutcome {
+    pub status: RunStatus,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub error: Option<String>,
+    pub first_token_ms: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or the pool is exhausted: 503.
+    #[error("the chat database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// The row referred to does not exist.
+    #[error("not found")]
+    NotFound,
+    #[error("the chat database failed")]
+    Internal(#[source] sqlx::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait ChatStore: Send + Sync {
+    async fn create_session(
+        &self,
+        owner: Option<&str>,
+        title: &str,
+        agent: Option<&str>,
+    ) -> StoreResult<Session>;
+    async fn session(&self, id: &str) -> StoreResult<Option<Session>>;
+    /// Newest first; `owner = None` lists every session (admin or local mode).
+    async fn list_sessions(
+        &self,
+        owner: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<Session>>;
+    async fn rename_session(&self, id: &str, title: &str) -> StoreResult<bool>;
+    /// Removes the session with its messages, runs and tool calls.
+    async fn delete_session(&self, id: &str) -> StoreResult<bool>;
+
+    async fn start_run(
+        &self,
+        session_id: &str,
+        agent: &str,
+        provider: &str,
+        model: &str,
+    ) -> StoreResult<RunRecord>;
+    async fn finish_run(&self, run_id: &str, outcome: &RunOutcome) -> StoreResult<()>;
+    async fn run(&self, run_id: &str) -> StoreResult<Option<RunRecord>>;
+
+    /// Appends a message at the end of the session.
+    async fn append_message(
+        &self,
+        session_id: &str,
+        run_id: Option<&str>,
+        role: Role,
+        agent: Option<&str>,
+        content: &str,
+        status: MessageStatus,
+    ) -> StoreResult<MessageRecord>;
+    /// Saves streamed text as it grows, and the final status.
+    async fn update_message(
+        &self,
+        id: &str,
+        content: &str,
+        reasoning: &str,
+        status: MessageStatus,
+    ) -> StoreResult<()>;
+    async fn messages(&self, session_id: &str) -> StoreResult<Vec<MessageRecord>>;
+
+    async fn start_tool_call(
+        &self,
+        message: &MessageRecord,
+        call_id: &str,
+        name: &str,
+        arguments: &str,
+    ) -> StoreResult<ToolCallRecord>;
+    async fn finish_tool_call(
+        &self,
+        id: &str,
+        status: ToolStatus,
+        result: &str,
+        duration_ms: i64,
+    ) -> StoreResult<()>;
+    async fn tool_calls(&self, session_id: &str) -> StoreResult<Vec<ToolCallRecord>>;
+
+    /// Whether the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

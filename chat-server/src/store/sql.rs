@@ -1,0 +1,539 @@
+//! `ChatStore` on SQLite or PostgreSQL through sqlx's `Any` driver: one set of
+//! portable SQL (text ids, integer epoch-millisecond times, `$n` parameters),
+//! with each engine's schema in `migrations/<engine>/chat`, applied at start-up.
+
+use async_trait::async_trait;
+use sqlx::{
+    AnyPool, Executor, Row,
+    any::{AnyPoolOptions, AnyRow},
+    migrate::Migrator,
+};
+
+use super::{
+    ChatStore, MessageRecord, MessageStatus, Role, RunOutcome, RunRecord, RunStatus, Session,
+    StoreError, StoreResult, ToolCallRecord, ToolStatus, now_ms,
+};
+
+/// The database engine behind a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn of(url: &str) -> Option<Engine> {
+        if url.starts_with("sqlite:") {
+            Some(Engine::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Engine::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+fn classify(error: sqlx::Error) -> StoreError {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => StoreError::Unavailable(error),
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        other => StoreError::Internal(other),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    engine: Engine,
+}
+
+impl SqlStore {
+    /// Connects (creating a SQLite file if needed) and applies the schema.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let engine = Engine::of(url).ok_or_else(|| {
+            anyhow::anyhow!("DATABASE_URL must start with sqlite: or postgres:// (got {url:?})")
+        })?;
+        let mut options = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(5));
+        let url = match engine {
+            Engine::Sqlite => {
+                options = options.after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // Cascading deletes need foreign keys on; WAL lets readers run beside the writer.
+                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;")
+                            .await?;
+                        Ok(())
+                    })
+                });
+                if url.contains('?') {
+                    url.to_owned()
+                } else {
+                    format!("{url}?mode=rwc")
+                }
+            }
+            Engine::Postgres => url.to_owned(),
+        };
+        let pool = options.connect(&url).await?;
+        let mut migrator: Migrator = match engine {
+            Engine::Sqlite => sqlx::migrate!("../migrations/sqlite/chat"),
+            Engine::Postgres => sqlx::migrate!("../migrations/postgres/chat"),
+        };
+        // The EMIS schema may share the database (and its migration table).
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        Ok(SqlStore { pool, engine })
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+}
+
+fn session(row: &AnyRow) -> Result<Session, sqlx::Error> {
+    Ok(Session {
+        id: row.try_get("id")?,
+        owner: row.try_get("owner")?,
+        title: row.try_get("title")?,
+        agent: row.try_get("agent")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn role(s: &str) -> Role {
+    if s == "user" {
+        Role::User
+    } else {
+        Role::Assistant
+    }
+}
+
+fn message_status(s: &str) -> MessageStatus {
+    match s {
+        "streaming" => MessageStatus::Streaming,
+        "cancelled" => MessageStatus::Cancelled,
+        "failed" => MessageStatus::Failed,
+        _ => MessageStatus::Complete,
+    }
+}
+
+fn message_status_str(s: MessageStatus) -> &'static str {
+    match s {
+        MessageStatus::Streaming => "streaming",
+        MessageStatus::Complete => "complete",
+        MessageStatus::Cancelled => "cancelled",
+        MessageStatus::Failed => "failed",
+    }
+}
+
+fn tool_status(s: &str) -> ToolStatus {
+    match s {
+        "running" => ToolStatus::Running,
+        "ok" => ToolStatus::Ok,
+        "cancelled" => ToolStatus::Cancelled,
+        _ => ToolStatus::Error,
+    }
+}
+
+fn tool_status_str(s: ToolStatus) -> &'static str {
+    match s {
+        ToolStatus::Running => "running",
+        ToolStatus::Ok => "ok",
+        ToolStatus::Error => "error",
+        ToolStatus::Cancelled => "cancelled",
+    }
+}
+
+fn run_status(s: &str) -> RunStatus {
+    match s {
+        "running" => RunStatus::Running,
+        "completed" => RunStatus::Completed,
+        "cancelled" => RunStatus::Cancelled,
+        _ => RunStatus::Failed,
+    }
+}
+
+fn run_status_str(s: RunStatus) -> &'static str {
+    match s {
+        RunStatus::Running => "running",
+        RunStatus::Completed => "completed",
+        RunStatus::Failed => "failed",
+        RunStatus::Cancelled => "cancelled",
+    }
+}
+
+fn message(row: &AnyRow) -> Result<MessageRecord, sqlx::Error> {
+    Ok(MessageRecord {
+        id: row.try_get("id")?,
+        session_id: row.try_get("session_id")?,
+        run_id: row.try_get("run_id")?,
+        seq: row.try_get("seq")?,
+        role: role(&row.try_get::<String, _>("role")?),
+        agent: row.try_get("agent")?,
+        content: row.try_get("content")?,
+        reasoning: row.try_get("reasoning")?,
+        status: message_status(&row.try_get::<String, _>("status")?),
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn tool_call(row: &AnyRow) -> Result<ToolCallRecord, sqlx::Error> {
+    Ok(ToolCallRecord {
+        id: row.try_get("id")?,
+        session_id: row.try_get("session_id")?,
+        run_id: row.try_get("run_id")?,
+        message_id: row.try_get("message_id")?,
+        call_id: row.try_get("call_id")?,
+        name: row.try_get("name")?,
+        arguments: row.try_get("arguments")?,
+        result: row.try_get("result")?,
+        status: tool_status(&row.try_get::<String, _>("status")?),
+        started_at: row.try_get("started_at")?,
+        duration_ms: row.try_get("duration_ms")?,
+    })
+}
+
+fn run(row: &AnyRow) -> Result<RunRecord, sqlx::Error> {
+    Ok(RunRecord {
+        id: row.try_get("id")?,
+        session_id: row.try_get("session_id")?,
+        status: run_status(&row.try_get::<String, _>("status")?),
+        agent: row.try_get("agent")?,
+        provider: row.try_get("provider")?,
+        model: row.try_get("model")?,
+        input_tokens: row.try_get("input_tokens")?,
+        output_tokens: row.try_get("output_tokens")?,
+        error: row.try_get("error")?,
+        first_token_ms: row.try_get("first_token_ms")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+    })
+}
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+#[async_trait]
+impl ChatStore for SqlStore {
+    async fn create_session(
+        &self,
+        owner: Option<&str>,
+        title: &str,
+        agent: Option<&str>,
+    ) -> StoreResult<Session> {
+        let now = now_ms();
+        let session = Session {
+            id: new_id(),
+            owner: owner.map(str::to_owned),
+            title: title.to_owned(),
+            agent: agent.map(str::to_owned),
+            created_at: now,
+            updated_at: now,
+        };
+        sqlx::query(
+            "INSERT INTO chat_sessions (id, owner, title, agent, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&session.id)
+        .bind(&session.owner)
+        .bind(&session.title)
+        .bind(&session.agent)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?;
+        Ok(session)
+    }
+
+    async fn session(&self, id: &str) -> StoreResult<Option<Session>> {
+        let row = sqlx::query("SELECT * FROM chat_sessions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?;
+        row.as_ref().map(session).transpose().map_err(classify)
+    }
+
+    async fn list_sessions(
+        &self,
+        owner: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<Session>> {
+        let rows = match owner {
+            Some(owner) => {
+                sqlx::query("SELECT * FROM chat_sessions WHERE owner = $1 ORDER BY updated_at DESC, id LIMIT $2 OFFSET $3")
+                    .bind(owner)
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("SELECT * FROM chat_sessions ORDER BY updated_at DESC, id LIMIT $1 OFFSET $2")
+                    .bind(limit)
+                    .bind(offset)
+                    .fetch_all(&self.pool)
+                    .await
+            }
+        }
+        .map_err(classify)?;
+        rows.iter()
+            .map(session)
+            .collect::<Result<_, _>>()
+            .map_err(classify)
+    }
+
+    async fn rename_session(&self, id: &str, title: &str) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE chat_sessions SET title = $1, updated_at = $2 WHERE id = $3")
+                .bind(title)
+                .bind(now_ms())
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(classify)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn delete_session(&self, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM chat_sessions WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn start_run(
+        &self,
+        session_id: &str,
+        agent: &str,
+        provider: &str,
+        model: &str,
+    ) -> StoreResult<RunRecord> {
+        let record = RunRecord {
+            id: new_id(),
+            session_id: session_id.to_owned(),
+            status: RunStatus::Running,
+            agent: agent.to_owned(),
+            provider: provider.to_owned(),
+            model: model.to_owned(),
+            input_tokens: None,
+            output_tokens: None,
+            error: None,
+            first_token_ms: None,
+            started_at: now_ms(),
+            finished_at: None,
+        };
+        sqlx::query(
+            "INSERT INTO chat_runs (id, session_id, status, agent, provider, model, started_at) \
+             VALUES ($1, $2, 'running', $3, $4, $5, $6)",
+        )
+        .bind(&record.id)
+        .bind(session_id)
+        .bind(agent)
+        .bind(provider)
+        .bind(model)
+        .bind(record.started_at)
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?;
+        Ok(record)
+    }
+
+    async fn finish_run(&self, run_id: &str, outcome: &RunOutcome) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE chat_runs SET status = $1, input_tokens = $2, output_tokens = $3, error = $4, \
+             first_token_ms = $5, finished_at = $6 WHERE id = $7",
+        )
+        .bind(run_status_str(outcome.status))
+        .bind(outcome.input_tokens)
+        .bind(outcome.output_tokens)
+        .bind(&outcome.error)
+        .bind(outcome.first_token_ms)
+        .bind(now_ms())
+        .bind(run_id)
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?;
+        if done.rows_affected() == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn run(&self, run_id: &str) -> StoreResult<Option<RunRecord>> {
+        let row = sqlx::query("SELECT * FROM chat_runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?;
+        row.as_ref().map(run).transpose().map_err(classify)
+    }
+
+    async fn append_message(
+        &self,
+        session_id: &str,
+        run_id: Option<&str>,
+        role: Role,
+        agent: Option<&str>,
+        content: &str,
+        status: MessageStatus,
+    ) -> StoreResult<MessageRecord> {
+        let id = new_id();
+        let now = now_ms();
+        let row = sqlx::query(
+            "INSERT INTO chat_messages (id, session_id, run_id, seq, role, agent, content, reasoning, status, created_at) \
+             SELECT $1, $2, $3, coalesce(max(seq), 0) + 1, $4, $5, $6, '', $7, $8 FROM chat_messages WHERE session_id = $9 \
+             RETURNING *",
+        )
+        .bind(&id)
+        .bind(session_id)
+        .bind(run_id)
+        .bind(if role == Role::User { "user" } else { "assistant" })
+        .bind(agent)
+        .bind(content)
+        .bind(message_status_str(status))
+        .bind(now)
+        .bind(session_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(classify)?;
+        sqlx::query("UPDATE chat_sessions SET updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(session_id)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        message(&row).map_err(classify)
+    }
+
+    async fn update_message(
+        &self,
+        id: &str,
+        content: &str,
+        reasoning: &str,
+        status: MessageStatus,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE chat_messages SET content = $1, reasoning = $2, status = $3 WHERE id = $4",
+        )
+        .bind(content)
+        .bind(reasoning)
+        .bind(message_status_str(status))
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?;
+        if done.rows_affected() == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn messages(&self, session_id: &str) -> StoreResult<Vec<MessageRecord>> {
+        let rows = sqlx::query("SELECT * FROM chat_messages WHERE session_id = $1 ORDER BY seq")
+            .bind(session_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?;
+        rows.iter()
+            .map(message)
+            .collect::<Result<_, _>>()
+            .map_err(classify)
+    }
+
+    async fn start_tool_call(
+        &self,
+        message: &MessageRecord,
+        call_id: &str,
+        name: &str,
+        arguments: &str,
+    ) -> StoreResult<ToolCallRecord> {
+        let run_id = message.run_id.clone().ok_or(StoreError::NotFound)?;
+        let record = ToolCallRecord {
+            id: new_id(),
+            session_id: message.session_id.clone(),
+            run_id,
+            message_id: message.id.clone(),
+            call_id: call_id.to_owned(),
+            name: name.to_owned(),
+            arguments: arguments.to_owned(),
+            result: None,
+            status: ToolStatus::Running,
+            started_at: now_ms(),
+            duration_ms: None,
+        };
+        sqlx::query(
+            "INSERT INTO chat_tool_calls (id, session_id, run_id, message_id, call_id, name, arguments, status, started_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8)",
+        )
+        .bind(&record.id)
+        .bind(&record.session_id)
+        .bind(&record.run_id)
+        .bind(&record.message_id)
+        .bind(call_id)
+        .bind(name)
+        .bind(arguments)
+        .bind(record.started_at)
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?;
+        Ok(record)
+    }
+
+    async fn finish_tool_call(
+        &self,
+        id: &str,
+        status: ToolStatus,
+        result: &str,
+        duration_ms: i64,
+    ) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE chat_tool_calls SET status = $1, result = $2, duration_ms = $3 WHERE id = $4",
+        )
+        .bind(tool_status_str(status))
+        .bind(result)
+        .bind(duration_ms)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?;
+        if done.rows_affected() == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn tool_calls(&self, session_id: &str) -> StoreResult<Vec<ToolCallRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM chat_tool_calls WHERE session_id = $1 ORDER BY started_at, id",
+        )
+        .bind(session_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        rows.iter()
+            .map(tool_call)
+            .collect::<Result<_, _>>()
+            .map_err(classify)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(classify)
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,275 @@
+//! The `ChatStore` conformance suite, run on SQLite and on the real PostgreSQL
+//! the test command starts.
+
+use chat_server::store::{
+    ChatStore, MessageStatus, Role, RunOutcome, RunStatus, ToolStatus,
+    sql::{Engine, SqlStore},
+};
+
+async fn sqlite() -> SqlStore {
+    let dir = std::env::temp_dir().join(format!("mas-store-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = SqlStore::connect(&format!("sqlite://{}", dir.join("chat.db").display()), 4)
+        .await
+        .expect("sqlite");
+    assert_eq!(store.engine(), Engine::Sqlite);
+    store
+}
+
+async fn postgres() -> SqlStore {
+    let url = std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!("TEST_DATABASE_URL is not set: the PostgreSQL store tests need a database (tests/run.sh starts one)")
+    });
+    SqlStore::connect(&url, 4).await.expect("postgres")
+}
+
+/// A fresh owner per test keeps tests apart in a shared database.
+fn owner() -> String {
+    format!("user-{}", uuid::Uuid::new_v4())
+}
+
+async fn sessions_are_created_listed_renamed_and_deleted(store: SqlStore) {
+    let me = owner();
+    let first = store
+        .create_session(Some(&me), "First", Some("coordinator"))
+        .await
+        .expect("create");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let second = store
+        .create_session(Some(&me), "Second", None)
+        .await
+        .expect("create");
+    let other = store
+        .create_session(Some(&owner()), "Someone else's", None)
+        .await
+        .expect("create");
+    let mine = store.list_sessions(Some(&me), 10, 0).await.expect("list");
+    assert_eq!(
+        mine.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        vec![second.id.as_str(), first.id.as_str()]
+    );
+    assert!(
+        !mine.iter().any(|s| s.id == other.id),
+        "owners are kept apart"
+    );
+    assert_eq!(
+        store.list_sessions(Some(&me), 1, 1).await.expect("page")[0].id,
+        first.id
+    );
+    assert!(
+        store
+            .rename_session(&first.id, "Renamed")
+            .await
+            .expect("rename")
+    );
+    assert_eq!(
+        store
+            .session(&first.id)
+            .await
+            .expect("get")
+            .expect("exists")
+            .title,
+        "Renamed"
+    );
+    assert!(
+        !store
+            .rename_session("no-such-id", "x")
+            .await
+            .expect("rename")
+    );
+    assert!(store.delete_session(&first.id).await.expect("delete"));
+    assert!(store.session(&first.id).await.expect("get").is_none());
+    assert!(
+        !store
+            .delete_session(&first.id)
+            .await
+            .expect("second delete")
+    );
+}
+
+async fn a_run_keeps_its_messages_tool_calls_and_outcome(store: SqlStore) {
+    let session = store
+        .create_session(Some(&owner()), "Run", None)
+        .await
+        .expect("session");
+    let question = store
+        .append_message(
+            &session.id,
+            None,
+            Role::User,
+            None,
+            "How many schools in Lamu?",
+            MessageStatus::Complete,
+        )
+        .await
+        .expect("user message");
+    let run = store
+        .start_run(&session.id, "schools", "offline", "offline-planner")
+        .await
+        .expect("run");
+    assert_eq!(run.status, RunStatus::Running);
+    let answer = store
+        .append_message(
+            &session.id,
+            Some(&run.id),
+            Role::Assistant,
+            Some("schools"),
+            "",
+            MessageStatus::Streaming,
+        )
+        .await
+        .expect("assistant message");
+    assert_eq!((question.seq, answer.seq), (1, 2));
+    let call = store
+        .start_tool_call(
+            &answer,
+            "call_1",
+            "school_statistics",
+            r#"{"county":"Lamu","group_by":"level"}"#,
+        )
+        .await
+        .expect("tool call");
+    // Text is saved as it streams, then completed.
+    store
+        .update_message(&answer.id, "Lamu has", "", MessageStatus::Streaming)
+        .await
+        .expect("partial");
+    store
+        .finish_tool_call(&call.id, ToolStatus::Ok, r#"{"total":{"schools":102}}"#, 12)
+        .await
+        .expect("finish call");
+    store
+        .update_message(
+            &answer.id,
+            "Lamu has 102 schools.",
+            "thinking",
+            MessageStatus::Complete,
+        )
+        .await
+        .expect("final");
+    let outcome = RunOutcome {
+        status: RunStatus::Completed,
+        input_tokens: Some(120),
+        output_tokens: Some(30),
+        error: None,
+        first_token_ms: Some(8),
+    };
+    store
+        .finish_run(&run.id, &outcome)
+        .await
+        .expect("finish run");
+
+    let messages = store.messages(&session.id).await.expect("messages");
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[1].content, "Lamu has 102 schools.");
+    assert_eq!(messages[1].reasoning, "thinking");
+    assert_eq!(messages[1].status, MessageStatus::Complete);
+    assert_eq!(messages[1].agent.as_deref(), Some("schools"));
+    let calls = store.tool_calls(&session.id).await.expect("calls");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        (calls[0].status, calls[0].duration_ms),
+        (ToolStatus::Ok, Some(12))
+    );
+    assert_eq!(
+        calls[0].result.as_deref(),
+        Some(r#"{"total":{"schools":102}}"#)
+    );
+    let saved = store.run(&run.id).await.expect("run").expect("exists");
+    assert_eq!(
+        (saved.status, saved.input_tokens, saved.output_tokens),
+        (RunStatus::Completed, Some(120), Some(30))
+    );
+    assert!(saved.finished_at.is_some());
+}
+
+async fn deleting_a_session_removes_everything_it_holds(store: SqlStore) {
+    let session = store
+        .create_session(Some(&owner()), "Doomed", None)
+        .await
+        .expect("session");
+    let run = store
+        .start_run(&session.id, "a", "offline", "m")
+        .await
+        .expect("run");
+    let message = store
+        .append_message(
+            &session.id,
+            Some(&run.id),
+            Role::Assistant,
+            None,
+            "x",
+            MessageStatus::Complete,
+        )
+        .await
+        .expect("message");
+    store
+        .start_tool_call(&message, "c", "t", "{}")
+        .await
+        .expect("call");
+    assert!(store.delete_session(&session.id).await.expect("delete"));
+    assert!(store.run(&run.id).await.expect("run").is_none());
+    assert!(
+        store
+            .messages(&session.id)
+            .await
+            .expect("messages")
+            .is_empty()
+    );
+    assert!(
+        store
+            .tool_calls(&session.id)
+            .await
+            .expect("calls")
+            .is_empty()
+    );
+}
+
+async fn unknown_ids_are_reported_not_invented(store: SqlStore) {
+    assert!(store.session("nope").await.expect("get").is_none());
+    assert!(store.run("nope").await.expect("get").is_none());
+    let outcome = RunOutcome {
+        status: RunStatus::Failed,
+        input_tokens: None,
+        output_tokens: None,
+        error: None,
+        first_token_ms: None,
+    };
+    assert!(store.finish_run("nope", &outcome).await.is_err());
+    assert!(
+        store
+            .update_message("nope", "", "", MessageStatus::Failed)
+            .await
+            .is_err()
+    );
+    let bad = store
+        .append_message(
+            "no-such-session",
+            None,
+            Role::User,
+            None,
+            "hi",
+            MessageStatus::Complete,
+        )
+        .await;
+    assert!(bad.is_err(), "a message needs its session");
+    store.ping().await.expect("ping");
+}
+
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $name() { super::$name(super::sqlite().await).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $name() { super::$name(super::postgres().await).await } )*
+        }
+    };
+}
+
+on_both_engines!(
+    sessions_are_created_listed_renamed_and_deleted,
+    a_run_keeps_its_messages_tool_calls_and_outcome,
+    deleting_a_session_removes_everything_it_holds,
+    unknown_ids_are_reported_not_invented,
+);
