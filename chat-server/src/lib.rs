@@ -2,6 +2,7 @@
 //! offline planner), the EMIS tools in process, and `ask`. Agents, runs and
 //! the streaming HTTP API build on these.
 
+pub mod agent;
 pub mod ask;
 pub mod providers;
 pub mod settings;

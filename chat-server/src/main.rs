@@ -4,8 +4,11 @@
 use std::{io::Write, path::PathBuf};
 
 use anyhow::Context;
+use std::sync::Arc;
+
 use chat_server::{
-    ask::{Progress, ask},
+    agent::{AgentRunner, AgentSet, RunEvent, RunLimits},
+    ask::ask,
     providers::registry::Registry,
     settings::provider_settings,
     toolbox::Toolbox,
@@ -46,38 +49,57 @@ async fn main() -> anyhow::Result<()> {
     let mcp_settings = mcp_server::settings::Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Ask { question, provider } => {
-            let toolbox = Toolbox::embedded(&mcp_settings).await?;
-            let registry = Registry::from_settings(&settings, toolbox.known_values())?;
-            let provider = match provider {
-                Some(name) => registry.get(&name).with_context(|| {
-                    format!(
-                        "provider {name:?} is not configured (configured: {})",
-                        registry.names().join(", ")
-                    )
-                })?,
-                None => registry.default_provider(),
+            let toolbox = Arc::new(Toolbox::embedded(&mcp_settings).await?);
+            let mut settings = settings;
+            if provider.is_some() {
+                settings.llm_provider = provider;
+            }
+            let registry = Arc::new(Registry::from_settings(&settings, toolbox.known_values())?);
+            let default = registry.default_provider();
+            eprintln!("[{} · {}]", default.name(), default.model());
+            let limits = RunLimits {
+                tool_timeout: mcp_settings.tool_timeout(),
+                ..RunLimits::default()
             };
-            eprintln!("[{} · {}]", provider.name(), provider.model());
+            let runner = Arc::new(AgentRunner::new(
+                AgentSet::builtin(),
+                registry,
+                toolbox,
+                limits,
+            ));
             let mut stdout = std::io::stdout();
-            ask(provider.as_ref(), &toolbox, &question, |p| match p {
-                Progress::Text(t) => {
-                    let _ = stdout.write_all(t.as_bytes());
+            let answer = ask(runner, &question, |event| match event {
+                RunEvent::TextDelta { text } => {
+                    let _ = stdout.write_all(text.as_bytes());
                     let _ = stdout.flush();
                 }
-                Progress::ToolCall(call) => eprintln!("→ {}({})", call.name, call.arguments),
-                Progress::ToolResult {
-                    name,
+                RunEvent::AgentChanged { title, .. } => eprintln!("[{title} is answering]"),
+                RunEvent::ToolInputAvailable { tool, input, .. } => eprintln!("→ {tool}({input})"),
+                RunEvent::ToolOutput {
+                    tool,
                     is_error,
-                    chars,
+                    output,
+                    duration_ms,
+                    ..
                 } => {
                     eprintln!(
-                        "← {name}: {} ({chars} bytes)",
-                        if is_error { "error" } else { "ok" }
+                        "← {tool}: {} ({} bytes, {duration_ms} ms)",
+                        if *is_error { "error" } else { "ok" },
+                        output.len()
                     )
                 }
+                RunEvent::Failed { message } => eprintln!("error: {message}"),
+                _ => {}
             })
-            .await?;
+            .await;
             println!();
+            if answer
+                .events
+                .iter()
+                .any(|e| matches!(e, RunEvent::Failed { .. }))
+            {
+                std::process::exit(1);
+            }
         }
     }
     Ok(())

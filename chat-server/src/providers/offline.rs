@@ -293,11 +293,21 @@ impl OfflinePlanner {
         r
     }
 
-    /// The tool call that answers `question`, if a tool fits.
+    /// The tool call that answers `question`, if a tool fits. When the tool is
+    /// not offered here but a handoff to an agent that has it is, that handoff.
     fn plan(&self, question: &str, tools: &[ToolSpec]) -> Option<(String, Value)> {
+        let (name, args) = self.choose(question, tools)?;
+        Some(if name.starts_with(HANDOFF) {
+            (name, json!({}))
+        } else {
+            (name, args)
+        })
+    }
+
+    fn choose(&self, question: &str, tools: &[ToolSpec]) -> Option<(String, Value)> {
         let q = words(question);
         let r = self.read(question);
-        let tool = |name: &str| find_tool(tools, name);
+        let tool = |name: &str| find_tool(tools, name).or_else(|| handoff_for(tools, name));
         let mut args = Map::new();
         let mut put = |k: &str, v: Option<Value>| {
             if let Some(v) = v {
@@ -452,6 +462,21 @@ impl OfflinePlanner {
     fn respond(&self, request: &ChatRequest) -> Vec<ProviderEvent> {
         let mut out = Vec::new();
         match request.messages.last() {
+            // After a handoff the new agent answers the user's question itself.
+            Some(Message::Tool { results })
+                if !results.is_empty()
+                    && results.iter().all(|r| r.name.starts_with("transfer_to_")) =>
+            {
+                let question = request.messages.iter().rev().find_map(|m| match m {
+                    Message::User { text } => Some(text.clone()),
+                    _ => None,
+                });
+                let mut asked = request.clone();
+                asked.messages = question
+                    .map(|text| vec![Message::User { text }])
+                    .unwrap_or_default();
+                return self.respond(&asked);
+            }
             Some(Message::Tool { results }) => {
                 let tool = tool_name_of(request, results);
                 text(&mut out, &summarise(&tool, results));
@@ -497,6 +522,29 @@ impl OfflinePlanner {
         });
         out
     }
+}
+
+/// Prefix of the agents' handoff tools.
+const HANDOFF: &str = "transfer_to_";
+
+/// The handoff to an agent whose description covers `tool` (stories for
+/// content tools, the web for web search, schools otherwise).
+fn handoff_for(tools: &[ToolSpec], tool: &str) -> Option<String> {
+    let topic: &[&str] = if tool.contains("content") {
+        &["stories", "story"]
+    } else if tool.contains("web") {
+        &["web"]
+    } else {
+        &["schools", "school"]
+    };
+    tools
+        .iter()
+        .filter(|t| t.name.starts_with(HANDOFF))
+        .find(|t| {
+            let d = words(&t.description);
+            topic.iter().any(|w| has(&d, w))
+        })
+        .map(|t| t.name.clone())
 }
 
 /// The tool named `name`, also when it is namespaced (`emis__search_schools`).

@@ -1,12 +1,17 @@
 //! The offline planner answering varied questions about the real data end to
-//! end: question -> tool choice -> the EMIS tools in process -> summary. The
+//! end through the agents: coordinator -> handoff -> specialist -> the EMIS
+//! tools in process -> summary. The
 //! figures are checked against the raw data files read here.
 
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 
 use chat_server::{
+    agent::{AgentRunner, AgentSet, RunEvent, RunLimits},
     ask::{Answer, ask},
-    providers::{LlmProvider, offline::OFFLINE_NOTE, offline::OfflinePlanner},
+    providers::{
+        offline::OFFLINE_NOTE,
+        registry::{ProviderSettings, Registry},
+    },
     toolbox::Toolbox,
 };
 use tokio::sync::OnceCell;
@@ -25,25 +30,39 @@ fn rows(name: &str) -> Vec<BTreeMap<String, String>> {
         .collect()
 }
 
-async fn toolbox() -> &'static Toolbox {
-    static TOOLBOX: OnceCell<Toolbox> = OnceCell::const_new();
+async fn toolbox() -> Arc<Toolbox> {
+    static TOOLBOX: OnceCell<Arc<Toolbox>> = OnceCell::const_new();
     TOOLBOX
         .get_or_init(|| async {
             let settings = mcp_server::settings::Settings::from_figment(
                 mcp_server::settings::Settings::defaults(),
             )
             .expect("settings");
-            Toolbox::embedded(&settings).await.expect("embedded tools")
+            Arc::new(Toolbox::embedded(&settings).await.expect("embedded tools"))
         })
         .await
+        .clone()
 }
 
 async fn answer(question: &str) -> Answer {
     let toolbox = toolbox().await;
-    let planner: Arc<dyn LlmProvider> = Arc::new(OfflinePlanner::new(toolbox.known_values()));
-    let answer = ask(planner.as_ref(), toolbox, question, |_| {})
-        .await
-        .expect("an answer");
+    // No provider key: the offline planner answers, through the full agent set.
+    let registry = Arc::new(
+        Registry::from_settings(&ProviderSettings::default(), toolbox.known_values())
+            .expect("registry"),
+    );
+    let runner = Arc::new(AgentRunner::new(
+        AgentSet::builtin(),
+        registry,
+        toolbox,
+        RunLimits::default(),
+    ));
+    let answer = ask(runner, question, |_| {}).await;
+    assert!(
+        matches!(answer.events.last(), Some(RunEvent::Finished { .. })),
+        "{question}: {:?}",
+        answer.events.last()
+    );
     assert!(
         answer.text.contains(OFFLINE_NOTE),
         "{question}: every offline answer says so"
@@ -51,11 +70,12 @@ async fn answer(question: &str) -> Answer {
     answer
 }
 
+/// The EMIS tool that answered (after the coordinator's handoff).
 fn tool(answer: &Answer) -> &str {
     answer
-        .tool_calls
-        .first()
-        .map(|c| c.name.as_str())
+        .tools()
+        .into_iter()
+        .find(|t| !t.starts_with("transfer_to_"))
         .unwrap_or("none")
 }
 

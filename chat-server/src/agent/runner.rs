@@ -1,0 +1,283 @@
+//! The agent loop: model -> tool calls (run in parallel when the model asks
+//! for several) -> results back to the model, until a final answer or the step
+//! limit. Handoff is a tool the model calls (`transfer_to_<agent>`). Tool
+//! errors and timeouts go back to the model as results; output is cut to a
+//! budget; an explicit cancel stops the model call at once and closes open
+//! tool calls as cancelled. The loop is a plain `Stream` of `RunEvent`s.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use futures::{Stream, StreamExt, stream::FuturesUnordered};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::{AgentDef, AgentSet, RunEvent};
+use crate::{
+    providers::{
+        ChatRequest, LlmProvider, Message, ProviderEvent, ToolCall, ToolResult, ToolSpec,
+        registry::Registry,
+    },
+    toolbox::Toolbox,
+};
+
+/// Prefix of the handoff tools offered to an agent.
+pub const HANDOFF_PREFIX: &str = "transfer_to_";
+
+#[derive(Debug, Clone)]
+pub struct RunLimits {
+    /// Model calls per run.
+    pub max_steps: usize,
+    /// `TOOL_EXECUTION_TIMEOUT`.
+    pub tool_timeout: Duration,
+    /// Characters of tool output given back to the model.
+    pub max_tool_output: usize,
+}
+
+impl Default for RunLimits {
+    fn default() -> Self {
+        RunLimits {
+            max_steps: 8,
+            tool_timeout: Duration::from_secs(30),
+            max_tool_output: 16_000,
+        }
+    }
+}
+
+/// Runs tools for the agents (the MCP client pool in production).
+#[async_trait]
+pub trait ToolExecutor: Send + Sync {
+    fn tools(&self) -> &[ToolSpec];
+    async fn call(&self, call: &ToolCall) -> ToolResult;
+}
+
+#[async_trait]
+impl ToolExecutor for Toolbox {
+    fn tools(&self) -> &[ToolSpec] {
+        Toolbox::tools(self)
+    }
+    async fn call(&self, call: &ToolCall) -> ToolResult {
+        Toolbox::call(self, call).await
+    }
+}
+
+/// One turn to run.
+pub struct RunInput {
+    /// The conversation so far, ending with the user's message.
+    pub history: Vec<Message>,
+    /// The agent to start with (the entry agent when `None`).
+    pub agent: Option<String>,
+    pub cancel: CancellationToken,
+}
+
+pub struct AgentRunner {
+    agents: AgentSet,
+    registry: Arc<Registry>,
+    tools: Arc<dyn ToolExecutor>,
+    limits: RunLimits,
+}
+
+impl AgentRunner {
+    pub fn new(
+        agents: AgentSet,
+        registry: Arc<Registry>,
+        tools: Arc<dyn ToolExecutor>,
+        limits: RunLimits,
+    ) -> Self {
+        let agents = agents.available(tools.tools());
+        AgentRunner {
+            agents,
+            registry,
+            tools,
+            limits,
+        }
+    }
+
+    pub fn agents(&self) -> &AgentSet {
+        &self.agents
+    }
+
+    fn provider_for(&self, agent: &AgentDef) -> Arc<dyn LlmProvider> {
+        agent
+            .provider
+            .as_deref()
+            .and_then(|p| self.registry.get(p))
+            .unwrap_or_else(|| self.registry.default_provider())
+    }
+
+    /// The request for one step of `agent`: its prompt, its tools, its handoffs.
+    fn request(&self, agent: &AgentDef, messages: &[Message]) -> ChatRequest {
+        let mut tools: Vec<ToolSpec> = agent
+            .allowed(self.tools.tools())
+            .into_iter()
+            .cloned()
+            .collect();
+        let mut system = agent.system_prompt.clone();
+        for target in agent.handoffs.iter().filter_map(|h| self.agents.get(h)) {
+            tools.push(ToolSpec {
+                name: format!("{HANDOFF_PREFIX}{}", target.name),
+                description: format!("Hand the conversation to the {}: {}", target.title, target.description),
+                parameters: json!({ "type": "object", "properties": {}, "additionalProperties": false }),
+            });
+            system.push_str(&format!(
+                "\n- {}: {} (call {HANDOFF_PREFIX}{})",
+                target.title, target.description, target.name
+            ));
+        }
+        ChatRequest {
+            system: Some(system),
+            messages: messages.to_vec(),
+            tools,
+            max_tokens: None,
+            temperature: None,
+        }
+    }
+
+    /// Runs one turn as a stream of events; the last one is terminal.
+    pub fn run(self: Arc<Self>, input: RunInput) -> impl Stream<Item = RunEvent> + Send + 'static {
+        async_stream::stream! {
+            let RunInput { history, agent, cancel } = input;
+            let mut agent = agent.as_deref().and_then(|a| self.agents.get(a)).unwrap_or(self.agents.entry()).clone();
+            yield RunEvent::AgentChanged { agent: agent.name.clone(), title: agent.title.clone() };
+            let mut messages = history;
+            let mut answer = String::new();
+            for step in 1..=self.limits.max_steps {
+                yield RunEvent::StepStarted { step };
+                let provider = self.provider_for(&agent);
+                let request = self.request(&agent, &messages);
+                let opened = tokio::select! {
+                    opened = provider.stream(&request) => opened,
+                    () = cancel.cancelled() => { yield RunEvent::Cancelled; return; }
+                };
+                let mut events = match opened {
+                    Ok(events) => events,
+                    Err(e) => { yield RunEvent::Failed { message: e.to_string() }; return; }
+                };
+                let mut text = String::new();
+                let mut calls: Vec<ToolCall> = Vec::new();
+                let mut ids: Vec<(usize, String)> = Vec::new();
+                loop {
+                    let next = tokio::select! {
+                        next = events.next() => next,
+                        () = cancel.cancelled() => { yield RunEvent::Cancelled; return; }
+                    };
+                    match next {
+                        None => break,
+                        Some(Err(e)) => { yield RunEvent::Failed { message: e.to_string() }; return; }
+                        Some(Ok(ProviderEvent::TextDelta { text: piece })) => {
+                            text.push_str(&piece);
+                            yield RunEvent::TextDelta { text: piece };
+                        }
+                        Some(Ok(ProviderEvent::ReasoningDelta { text })) => yield RunEvent::ReasoningDelta { text },
+                        Some(Ok(ProviderEvent::RefusalDelta { text: piece })) => {
+                            text.push_str(&piece);
+                            yield RunEvent::TextDelta { text: piece };
+                        }
+                        Some(Ok(ProviderEvent::ToolCallStart { index, id, name })) => {
+                            ids.push((index, id.clone()));
+                            yield RunEvent::ToolInputStart { call_id: id, tool: name };
+                        }
+                        Some(Ok(ProviderEvent::ToolCallDelta { index, arguments })) => {
+                            if let Some((_, id)) = ids.iter().find(|(i, _)| *i == index) {
+                                yield RunEvent::ToolInputDelta { call_id: id.clone(), delta: arguments };
+                            }
+                        }
+                        Some(Ok(ProviderEvent::ToolCall { call, .. })) => {
+                            yield RunEvent::ToolInputAvailable { call_id: call.id.clone(), tool: call.name.clone(), input: call.arguments.clone() };
+                            calls.push(call);
+                        }
+                        Some(Ok(ProviderEvent::Usage { usage })) => {
+                            yield RunEvent::Usage { provider: provider.name().to_owned(), model: provider.model().to_owned(), usage };
+                        }
+                        Some(Ok(ProviderEvent::Finish { .. })) => {}
+                    }
+                }
+                yield RunEvent::StepFinished { step };
+                answer.push_str(&text);
+                if calls.is_empty() {
+                    yield RunEvent::Finished { text: answer };
+                    return;
+                }
+                // Handoffs answer at once; the other calls run in parallel.
+                let mut results: Vec<Option<ToolResult>> = vec![None; calls.len()];
+                let mut next_agent = None;
+                for (i, call) in calls.iter().enumerate() {
+                    if let Some(target) = call.name.strip_prefix(HANDOFF_PREFIX).and_then(|t| self.agents.get(t)) {
+                        next_agent = Some(target.clone());
+                        results[i] = Some(ToolResult { call_id: call.id.clone(), name: call.name.clone(), content: format!("Transferred to the {}.", target.title), is_error: false });
+                    }
+                }
+                let mut running: FuturesUnordered<_> = calls
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| results[*i].is_none())
+                    .map(|(i, call)| {
+                        let tools = self.tools.clone();
+                        let limits = self.limits.clone();
+                        let call = call.clone();
+                        async move {
+                            let started = Instant::now();
+                            let mut result = match tokio::time::timeout(limits.tool_timeout, tools.call(&call)).await {
+                                Ok(result) => result,
+                                Err(_) => ToolResult {
+                                    call_id: call.id.clone(),
+                                    name: call.name.clone(),
+                                    content: format!("{} did not finish within {} s", call.name, limits.tool_timeout.as_secs()),
+                                    is_error: true,
+                                },
+                            };
+                            result.content = truncate(&result.content, limits.max_tool_output);
+                            (i, result, started.elapsed())
+                        }
+                    })
+                    .collect();
+                for (i, result) in results.iter().enumerate() {
+                    if let Some(r) = result {
+                        yield RunEvent::ToolOutput { call_id: r.call_id.clone(), tool: calls[i].name.clone(), output: r.content.clone(), is_error: false, duration_ms: 0 };
+                    }
+                }
+                while !running.is_empty() {
+                    let done = tokio::select! {
+                        done = running.next() => done,
+                        () = cancel.cancelled() => {
+                            for (i, call) in calls.iter().enumerate().filter(|(i, _)| results[*i].is_none()) {
+                                let _ = i;
+                                yield RunEvent::ToolOutput { call_id: call.id.clone(), tool: call.name.clone(), output: "cancelled".into(), is_error: true, duration_ms: 0 };
+                            }
+                            yield RunEvent::Cancelled;
+                            return;
+                        }
+                    };
+                    if let Some((i, result, elapsed)) = done {
+                        yield RunEvent::ToolOutput { call_id: result.call_id.clone(), tool: calls[i].name.clone(), output: result.content.clone(), is_error: result.is_error, duration_ms: elapsed.as_millis() as u64 };
+                        results[i] = Some(result);
+                    }
+                }
+                drop(running);
+                messages.push(Message::Assistant { text, tool_calls: calls.clone() });
+                messages.push(Message::Tool { results: results.into_iter().flatten().collect() });
+                if let Some(target) = next_agent {
+                    agent = target;
+                    yield RunEvent::AgentChanged { agent: agent.name.clone(), title: agent.title.clone() };
+                }
+            }
+            yield RunEvent::Failed { message: format!("no final answer after {} model steps", self.limits.max_steps) };
+        }
+    }
+}
+
+/// Cuts `text` to `max` characters, saying how much was left out.
+pub fn truncate(text: &str, max: usize) -> String {
+    let total = text.chars().count();
+    if total <= max {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(max).collect();
+    format!(
+        "{kept}\n[output truncated: {} of {total} characters shown]",
+        max
+    )
+}

@@ -1,0 +1,344 @@
+//! The agent loop against a local fake model server speaking the OpenAI
+//! streaming wire format: handoffs, parallel tool calls, tool errors, the
+//! step limit, output truncation and cancellation, with the real EMIS tools.
+
+use std::{collections::VecDeque, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::State,
+    response::Response,
+    routing::post,
+};
+use chat_server::{
+    agent::{AgentRunner, AgentSet, RunEvent, RunInput, RunLimits},
+    providers::{
+        Message,
+        registry::{ProviderSettings, Registry},
+    },
+    toolbox::Toolbox,
+};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, OnceCell};
+use tokio_util::sync::CancellationToken;
+
+/// One scripted model turn.
+enum Turn {
+    /// Tool calls: (id, name, arguments JSON).
+    Calls(Vec<(&'static str, &'static str, Value)>),
+    Text(&'static str),
+    /// Text that never ends (for cancellation).
+    Endless,
+}
+
+fn chunk(delta: Value, finish: Option<&str>) -> String {
+    let body = json!({ "id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1, "model": "fake",
+        "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] });
+    format!("data: {body}\n\n")
+}
+
+fn sse(turn: &Turn) -> Body {
+    match turn {
+        Turn::Calls(calls) => {
+            let mut out = chunk(json!({ "role": "assistant", "content": null }), None);
+            for (i, (id, name, args)) in calls.iter().enumerate() {
+                out.push_str(&chunk(json!({ "tool_calls": [{ "index": i, "id": id, "type": "function", "function": { "name": name, "arguments": "" } }] }), None));
+                let args = args.to_string();
+                let (a, b) = args.split_at(args.len() / 2);
+                for piece in [a, b] {
+                    out.push_str(&chunk(json!({ "tool_calls": [{ "index": i, "function": { "arguments": piece } }] }), None));
+                }
+            }
+            out.push_str(&chunk(json!({}), Some("tool_calls")));
+            out.push_str("data: [DONE]\n\n");
+            Body::from(out)
+        }
+        Turn::Text(text) => {
+            let mut out = String::new();
+            for word in text.split_inclusive(' ') {
+                out.push_str(&chunk(json!({ "content": word }), None));
+            }
+            out.push_str(&chunk(json!({}), Some("stop")));
+            out.push_str("data: [DONE]\n\n");
+            Body::from(out)
+        }
+        Turn::Endless => {
+            let first = futures::stream::once(async {
+                Ok::<_, std::io::Error>(Bytes::from(chunk(json!({ "content": "Partial " }), None)))
+            });
+            Body::from_stream(first.chain(futures::stream::pending()))
+        }
+    }
+}
+
+#[derive(Clone, Default)]
+struct Fake {
+    turns: Arc<Mutex<VecDeque<Turn>>>,
+    requests: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn handle(State(fake): State<Fake>, body: Bytes) -> Response {
+    fake.requests
+        .lock()
+        .await
+        .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+    let turn = fake
+        .turns
+        .lock()
+        .await
+        .pop_front()
+        .unwrap_or(Turn::Text("(script exhausted)"));
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(sse(&turn))
+        .expect("response")
+}
+
+async fn toolbox() -> Arc<Toolbox> {
+    static TOOLBOX: OnceCell<Arc<Toolbox>> = OnceCell::const_new();
+    TOOLBOX
+        .get_or_init(|| async {
+            let settings = mcp_server::settings::Settings::from_figment(
+                mcp_server::settings::Settings::defaults(),
+            )
+            .expect("settings");
+            Arc::new(Toolbox::embedded(&settings).await.expect("tools"))
+        })
+        .await
+        .clone()
+}
+
+async fn runner(turns: Vec<Turn>, limits: RunLimits) -> (Arc<AgentRunner>, Fake) {
+    let fake = Fake {
+        turns: Arc::new(Mutex::new(turns.into())),
+        ..Default::default()
+    };
+    let app = Router::new()
+        .fallback(post(handle))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}/v1", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let toolbox = toolbox().await;
+    let settings = ProviderSettings {
+        openai_base_url: Some(base),
+        llm_max_retries: Some(0),
+        ..Default::default()
+    };
+    let registry =
+        Arc::new(Registry::from_settings(&settings, toolbox.known_values()).expect("registry"));
+    (
+        Arc::new(AgentRunner::new(
+            AgentSet::builtin(),
+            registry,
+            toolbox,
+            limits,
+        )),
+        fake,
+    )
+}
+
+async fn run(runner: Arc<AgentRunner>, question: &str, cancel: CancellationToken) -> Vec<RunEvent> {
+    let input = RunInput {
+        history: vec![Message::User {
+            text: question.into(),
+        }],
+        agent: None,
+        cancel,
+    };
+    runner.run(input).collect().await
+}
+
+#[tokio::test]
+async fn the_coordinator_hands_off_and_the_specialist_runs_tools_in_parallel() {
+    let (runner, fake) = runner(
+        vec![
+            Turn::Calls(vec![("call_h", "transfer_to_schools", json!({}))]),
+            Turn::Calls(vec![
+                ("call_a", "search_schools", json!({ "query": "bakwanim" })),
+                (
+                    "call_b",
+                    "school_statistics",
+                    json!({ "group_by": "level", "county": "Baringo" }),
+                ),
+            ]),
+            Turn::Text("Bakwanin is a public primary school in Baringo."),
+        ],
+        RunLimits::default(),
+    )
+    .await;
+    let events = run(
+        runner,
+        "Tell me about Bakwanin school",
+        CancellationToken::new(),
+    )
+    .await;
+    let agents: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::AgentChanged { agent, .. } => Some(agent.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(agents, vec!["coordinator", "schools"]);
+    let outputs: Vec<(&str, &str, bool)> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::ToolOutput {
+                call_id,
+                output,
+                is_error,
+                ..
+            } => Some((call_id.as_str(), output.as_str(), *is_error)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(outputs.len(), 3);
+    assert!(
+        outputs
+            .iter()
+            .any(|(id, out, err)| *id == "call_a" && out.contains("KE-1") && !err)
+    );
+    assert!(
+        outputs
+            .iter()
+            .any(|(id, out, _)| *id == "call_b" && out.contains("\"group_by\":\"level\""))
+    );
+    assert_eq!(
+        events.last(),
+        Some(&RunEvent::Finished {
+            text: "Bakwanin is a public primary school in Baringo.".into()
+        })
+    );
+
+    let requests = fake.requests.lock().await;
+    // The coordinator is offered handoffs only; the specialist its tools.
+    let names = |i: usize| -> Vec<String> {
+        requests[i]["tools"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter_map(|t| t["function"]["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert!(
+        names(0).iter().all(|n| n.starts_with("transfer_to_")),
+        "{:?}",
+        names(0)
+    );
+    assert!(
+        names(1).contains(&"search_schools".to_owned())
+            && !names(1).contains(&"search_content".to_owned())
+    );
+    // Every tool call in the history the model sees has its result.
+    let history = requests[2]["messages"].as_array().expect("messages");
+    let call_ids: Vec<&str> = history
+        .iter()
+        .flat_map(|m| m["tool_calls"].as_array().into_iter().flatten())
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    let result_ids: Vec<&str> = history
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .filter_map(|m| m["tool_call_id"].as_str())
+        .collect();
+    assert_eq!(call_ids, vec!["call_h", "call_a", "call_b"]);
+    assert_eq!(result_ids, call_ids);
+}
+
+#[tokio::test]
+async fn a_tool_error_goes_back_to_the_model_as_a_result() {
+    let (runner, fake) = runner(
+        vec![
+            Turn::Calls(vec![("call_h", "transfer_to_schools", json!({}))]),
+            Turn::Calls(vec![("call_x", "get_school", json!({ "id": "KE-0" }))]),
+            Turn::Text("That school does not exist."),
+        ],
+        RunLimits::default(),
+    )
+    .await;
+    let events = run(runner, "School KE-0?", CancellationToken::new()).await;
+    assert!(events.iter().any(|e| matches!(e, RunEvent::ToolOutput { call_id, is_error: true, output, .. } if call_id == "call_x" && output.contains("no school has id"))));
+    assert!(matches!(events.last(), Some(RunEvent::Finished { .. })));
+    let requests = fake.requests.lock().await;
+    let last = requests[2]["messages"]
+        .as_array()
+        .expect("messages")
+        .last()
+        .cloned()
+        .expect("a message");
+    assert_eq!(last["role"], "tool");
+    assert!(
+        last["content"]
+            .as_str()
+            .expect("content")
+            .contains("no school has id")
+    );
+}
+
+#[tokio::test]
+async fn tool_output_is_cut_to_the_budget_and_the_step_limit_ends_the_run() {
+    let limits = RunLimits {
+        max_steps: 2,
+        max_tool_output: 200,
+        ..RunLimits::default()
+    };
+    let (runner, fake) = runner(
+        vec![
+            Turn::Calls(vec![("call_h", "transfer_to_schools", json!({}))]),
+            Turn::Calls(vec![("call_r", "list_regions", json!({}))]),
+        ],
+        limits,
+    )
+    .await;
+    let events = run(runner, "List every region", CancellationToken::new()).await;
+    let output = events
+        .iter()
+        .find_map(|e| match e {
+            RunEvent::ToolOutput {
+                call_id, output, ..
+            } if call_id == "call_r" => Some(output.clone()),
+            _ => None,
+        })
+        .expect("output");
+    assert!(
+        output.contains("[output truncated: 200 of"),
+        "{}",
+        &output[..output.len().min(300)]
+    );
+    assert!(
+        matches!(events.last(), Some(RunEvent::Failed { message }) if message.contains("2 model steps")),
+        "{:?}",
+        events.last()
+    );
+    assert_eq!(fake.requests.lock().await.len(), 2);
+}
+
+#[tokio::test]
+async fn cancelling_stops_the_model_call_at_once() {
+    let (runner, _) = runner(vec![Turn::Endless], RunLimits::default()).await;
+    let cancel = CancellationToken::new();
+    let stopper = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stopper.cancel();
+    });
+    let started = std::time::Instant::now();
+    let events = tokio::time::timeout(Duration::from_secs(5), run(runner, "Hello", cancel))
+        .await
+        .expect("the run stops");
+    assert!(started.elapsed() < Duration::from_millis(1_000));
+    assert!(
+        events.contains(&RunEvent::TextDelta {
+            text: "Partial ".into()
+        }),
+        "the partial text was streamed"
+    );
+    assert_eq!(events.last(), Some(&RunEvent::Cancelled));
+}
