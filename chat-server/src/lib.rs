@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod ask;
 pub mod providers;
+pub mod runs;
 pub mod settings;
 pub mod store;
 pub mod toolbox;

@@ -100,6 +100,14 @@ impl AgentRunner {
         &self.agents
     }
 
+    /// The provider an agent (by name) would use.
+    pub fn provider_for_name(&self, agent: &str) -> Arc<dyn LlmProvider> {
+        match self.agents.get(agent) {
+            Some(def) => self.provider_for(def),
+            None => self.registry.default_provider(),
+        }
+    }
+
     fn provider_for(&self, agent: &AgentDef) -> Arc<dyn LlmProvider> {
         agent
             .provider

@@ -140,6 +140,15 @@ impl Registry {
         Ok(Registry { providers, default })
     }
 
+    /// A registry holding just `provider` (for embedding and tests).
+    pub fn single(provider: Arc<dyn LlmProvider>) -> Self {
+        let name = provider.name().to_owned();
+        Registry {
+            providers: BTreeMap::from([(name.clone(), provider)]),
+            default: name,
+        }
+    }
+
     /// The default provider.
     pub fn default_provider(&self) -> Arc<dyn LlmProvider> {
         self.providers[&self.default].clone()

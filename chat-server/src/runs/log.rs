@@ -1,0 +1,204 @@
+//! The run event log: every event of a run, numbered from 1, readable from any
+//! point (`Last-Event-ID`) and then followed live. In process here; a Redis
+//! stream implementation shares it between replicas later.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use futures::{Stream, stream};
+use tokio::sync::watch;
+
+use crate::agent::RunEvent;
+
+/// Numbered events of one run.
+pub type Numbered = (u64, RunEvent);
+
+#[async_trait]
+pub trait RunLog: Send + Sync {
+    /// Opens the log of a new run.
+    async fn create(&self, run_id: &str);
+    /// Appends an event; returns its number.
+    async fn append(&self, run_id: &str, event: RunEvent) -> Option<u64>;
+    /// Events numbered after `after`, whether the run is over, or `None` for an unknown run.
+    async fn read(&self, run_id: &str, after: u64) -> Option<(Vec<Numbered>, bool)>;
+    /// Resolves when the run has events after `after` (or is over), or after `timeout`.
+    async fn wait(&self, run_id: &str, after: u64, timeout: Duration);
+}
+
+/// Follows a run from `after`: the missed events, then the live tail, ending
+/// after the terminal event.
+pub fn follow(
+    log: Arc<dyn RunLog>,
+    run_id: String,
+    after: u64,
+) -> impl Stream<Item = Numbered> + Send {
+    stream::unfold(
+        (log, run_id, after, Vec::<Numbered>::new(), false),
+        |(log, run_id, mut after, mut buffer, mut done)| async move {
+            loop {
+                if !buffer.is_empty() {
+                    let item = buffer.remove(0);
+                    return Some((item, (log, run_id, after, buffer, done)));
+                }
+                if done {
+                    return None;
+                }
+                let (events, finished) = log.read(&run_id, after).await?;
+                if let Some((n, _)) = events.last() {
+                    after = *n;
+                }
+                done = finished;
+                if events.is_empty() && !finished {
+                    log.wait(&run_id, after, Duration::from_secs(15)).await;
+                }
+                buffer = events;
+            }
+        },
+    )
+}
+
+struct Entry {
+    events: Vec<RunEvent>,
+    finished: bool,
+    notify: watch::Sender<u64>,
+}
+
+/// The in-process log; a finished run's events are kept for `ttl`.
+pub struct MemoryRunLog {
+    runs: Arc<Mutex<HashMap<String, Entry>>>,
+    ttl: Duration,
+}
+
+impl MemoryRunLog {
+    pub fn new(ttl: Duration) -> Self {
+        MemoryRunLog {
+            runs: Arc::default(),
+            ttl,
+        }
+    }
+}
+
+#[async_trait]
+impl RunLog for MemoryRunLog {
+    async fn create(&self, run_id: &str) {
+        let (notify, _) = watch::channel(0);
+        if let Ok(mut runs) = self.runs.lock() {
+            runs.insert(
+                run_id.to_owned(),
+                Entry {
+                    events: Vec::new(),
+                    finished: false,
+                    notify,
+                },
+            );
+        }
+    }
+
+    async fn append(&self, run_id: &str, event: RunEvent) -> Option<u64> {
+        let terminal = event.is_terminal();
+        let n = {
+            let mut runs = self.runs.lock().ok()?;
+            let entry = runs.get_mut(run_id)?;
+            if entry.finished {
+                return None;
+            }
+            entry.events.push(event);
+            entry.finished = terminal;
+            let n = entry.events.len() as u64;
+            entry.notify.send_replace(n);
+            n
+        };
+        if terminal {
+            let (runs, ttl, id) = (self.runs.clone(), self.ttl, run_id.to_owned());
+            tokio::spawn(async move {
+                tokio::time::sleep(ttl).await;
+                if let Ok(mut runs) = runs.lock() {
+                    runs.remove(&id);
+                }
+            });
+        }
+        Some(n)
+    }
+
+    async fn read(&self, run_id: &str, after: u64) -> Option<(Vec<Numbered>, bool)> {
+        let runs = self.runs.lock().ok()?;
+        let entry = runs.get(run_id)?;
+        let events = entry
+            .events
+            .iter()
+            .enumerate()
+            .skip(after as usize)
+            .map(|(i, e)| (i as u64 + 1, e.clone()))
+            .collect();
+        Some((events, entry.finished))
+    }
+
+    async fn wait(&self, run_id: &str, after: u64, timeout: Duration) {
+        let receiver = self
+            .runs
+            .lock()
+            .ok()
+            .and_then(|runs| runs.get(run_id).map(|e| e.notify.subscribe()));
+        let Some(mut receiver) = receiver else { return };
+        let _ = tokio::time::timeout(timeout, receiver.wait_for(|n| *n > after)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+
+    fn text(t: &str) -> RunEvent {
+        RunEvent::TextDelta { text: t.into() }
+    }
+
+    #[tokio::test]
+    async fn a_reader_gets_exactly_the_events_after_its_last_id_then_the_live_tail() {
+        let log: Arc<dyn RunLog> = Arc::new(MemoryRunLog::new(Duration::from_secs(60)));
+        log.create("r").await;
+        for t in ["a", "b", "c"] {
+            log.append("r", text(t)).await;
+        }
+        let reader = tokio::spawn(follow(log.clone(), "r".into(), 2).collect::<Vec<_>>());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        log.append("r", text("d")).await;
+        log.append(
+            "r",
+            RunEvent::Finished {
+                text: "abcd".into(),
+            },
+        )
+        .await;
+        let got = reader.await.expect("reader");
+        assert_eq!(
+            got,
+            vec![
+                (3, text("c")),
+                (4, text("d")),
+                (
+                    5,
+                    RunEvent::Finished {
+                        text: "abcd".into()
+                    }
+                )
+            ]
+        );
+        assert_eq!(
+            log.append("r", text("late")).await,
+            None,
+            "nothing follows the terminal event"
+        );
+        assert!(
+            follow(log.clone(), "unknown".into(), 0)
+                .collect::<Vec<_>>()
+                .await
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,351 @@
+//! Starts runs, feeds their events into the run log, saves the conversation as
+//! it progresses (a crash loses at most the text since the last save), and
+//! stops runs on an explicit cancel. A client disconnect is not a cancel.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use super::RunLog;
+use crate::{
+    agent::{AgentRunner, RunEvent, RunInput},
+    providers::Message,
+    store::{
+        ChatStore, MessageRecord, MessageStatus, Role, RunOutcome, RunStatus, Session, StoreError,
+        ToolStatus,
+    },
+};
+
+/// Streamed text is saved at most this often.
+const SAVE_EVERY: Duration = Duration::from_millis(250);
+
+/// A started run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunHandle {
+    pub run_id: String,
+    pub session_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// `MAX_CONCURRENT_SESSIONS` runs are already going.
+    #[error("the server is busy: {0} runs are in progress; try again shortly")]
+    Busy(usize),
+    #[error("no session has id {0:?}")]
+    SessionNotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct RunManager {
+    store: Arc<dyn ChatStore>,
+    runner: Arc<AgentRunner>,
+    log: Arc<dyn RunLog>,
+    active: Mutex<HashMap<String, CancellationToken>>,
+    max_concurrent: usize,
+    tasks: TaskTracker,
+}
+
+impl RunManager {
+    pub fn new(
+        store: Arc<dyn ChatStore>,
+        runner: Arc<AgentRunner>,
+        log: Arc<dyn RunLog>,
+        max_concurrent: usize,
+    ) -> Self {
+        RunManager {
+            store,
+            runner,
+            log,
+            active: Mutex::default(),
+            max_concurrent,
+            tasks: TaskTracker::new(),
+        }
+    }
+
+    pub fn log(&self) -> Arc<dyn RunLog> {
+        self.log.clone()
+    }
+
+    /// Runs in progress on this replica.
+    pub fn active(&self) -> usize {
+        self.active.lock().map(|a| a.len()).unwrap_or(0)
+    }
+
+    /// Starts a run for `message` in `session_id` (a new session when `None`).
+    pub async fn start(
+        self: &Arc<Self>,
+        session_id: Option<&str>,
+        owner: Option<&str>,
+        message: &str,
+        agent: Option<&str>,
+    ) -> Result<RunHandle, StartError> {
+        let running = self.active();
+        if running >= self.max_concurrent {
+            return Err(StartError::Busy(running));
+        }
+        let session: Session = match session_id {
+            Some(id) => self
+                .store
+                .session(id)
+                .await?
+                .ok_or_else(|| StartError::SessionNotFound(id.to_owned()))?,
+            None => {
+                let title: String = message
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .chars()
+                    .take(60)
+                    .collect();
+                self.store.create_session(owner, &title, agent).await?
+            }
+        };
+        let mut history: Vec<Message> = self
+            .store
+            .messages(&session.id)
+            .await?
+            .into_iter()
+            .filter(|m| !m.content.is_empty())
+            .map(|m| match m.role {
+                Role::User => Message::User { text: m.content },
+                Role::Assistant => Message::Assistant {
+                    text: m.content,
+                    tool_calls: Vec::new(),
+                },
+            })
+            .collect();
+        history.push(Message::User {
+            text: message.to_owned(),
+        });
+        self.store
+            .append_message(
+                &session.id,
+                None,
+                Role::User,
+                None,
+                message,
+                MessageStatus::Complete,
+            )
+            .await?;
+        let agent_name = agent.map(str::to_owned).or(session.agent.clone());
+        let entry = agent_name
+            .clone()
+            .unwrap_or_else(|| self.runner.agents().entry().name.clone());
+        let provider = self.runner.provider_for_name(&entry);
+        let run = self
+            .store
+            .start_run(&session.id, &entry, provider.name(), provider.model())
+            .await?;
+        let assistant = self
+            .store
+            .append_message(
+                &session.id,
+                Some(&run.id),
+                Role::Assistant,
+                Some(&entry),
+                "",
+                MessageStatus::Streaming,
+            )
+            .await?;
+        self.log.create(&run.id).await;
+        let cancel = CancellationToken::new();
+        if let Ok(mut active) = self.active.lock() {
+            active.insert(run.id.clone(), cancel.clone());
+        }
+        let handle = RunHandle {
+            run_id: run.id.clone(),
+            session_id: session.id.clone(),
+        };
+        let manager = self.clone();
+        let input = RunInput {
+            history,
+            agent: agent_name,
+            cancel,
+        };
+        self.tasks
+            .spawn(async move { manager.produce(run.id, assistant, input).await });
+        Ok(handle)
+    }
+
+    /// Stops a run; `false` when it is not running here.
+    pub fn cancel(&self, run_id: &str) -> bool {
+        match self.active.lock().ok().and_then(|a| a.get(run_id).cloned()) {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Waits (up to `deadline`) for running runs to finish, then cancels the rest.
+    pub async fn shutdown(&self, deadline: Duration) {
+        self.tasks.close();
+        if tokio::time::timeout(deadline, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            if let Ok(active) = self.active.lock() {
+                active.values().for_each(CancellationToken::cancel);
+            }
+            self.tasks.wait().await;
+        }
+    }
+
+    async fn produce(self: Arc<Self>, run_id: String, message: MessageRecord, input: RunInput) {
+        let started = Instant::now();
+        let mut events = Box::pin(self.runner.clone().run(input));
+        let mut text = String::new();
+        let mut reasoning = String::new();
+        let mut saved = Instant::now();
+        let mut first_token: Option<i64> = None;
+        let (mut input_tokens, mut output_tokens) = (None::<i64>, None::<i64>);
+        let mut calls: HashMap<String, String> = HashMap::new();
+        let mut terminal = false;
+        while let Some(event) = events.next().await {
+            self.log.append(&run_id, event.clone()).await;
+            let result = match &event {
+                RunEvent::TextDelta { text: piece } => {
+                    first_token.get_or_insert(started.elapsed().as_millis() as i64);
+                    text.push_str(piece);
+                    if saved.elapsed() >= SAVE_EVERY {
+                        saved = Instant::now();
+                        self.store
+                            .update_message(
+                                &message.id,
+                                &text,
+                                &reasoning,
+                                MessageStatus::Streaming,
+                            )
+                            .await
+                    } else {
+                        Ok(())
+                    }
+                }
+                RunEvent::ReasoningDelta { text: piece } => {
+                    reasoning.push_str(piece);
+                    Ok(())
+                }
+                RunEvent::ToolInputAvailable {
+                    call_id,
+                    tool,
+                    input,
+                } => {
+                    match self
+                        .store
+                        .start_tool_call(&message, call_id, tool, &input.to_string())
+                        .await
+                    {
+                        Ok(record) => {
+                            calls.insert(call_id.clone(), record.id);
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                RunEvent::ToolOutput {
+                    call_id,
+                    output,
+                    is_error,
+                    duration_ms,
+                    ..
+                } => match calls.remove(call_id) {
+                    Some(id) => {
+                        let status = match (*is_error, output.as_str()) {
+                            (true, "cancelled") => ToolStatus::Cancelled,
+                            (true, _) => ToolStatus::Error,
+                            _ => ToolStatus::Ok,
+                        };
+                        self.store
+                            .finish_tool_call(&id, status, output, *duration_ms as i64)
+                            .await
+                    }
+                    None => Ok(()),
+                },
+                RunEvent::Usage { usage, .. } => {
+                    let add = |a: Option<i64>, b: Option<u64>| match (a, b) {
+                        (a, Some(b)) => Some(a.unwrap_or(0) + b as i64),
+                        (a, None) => a,
+                    };
+                    input_tokens = add(input_tokens, usage.input_tokens);
+                    output_tokens = add(output_tokens, usage.output_tokens);
+                    Ok(())
+                }
+                RunEvent::Finished { .. } | RunEvent::Failed { .. } | RunEvent::Cancelled => {
+                    terminal = true;
+                    let (status, message_status, error) = match &event {
+                        RunEvent::Finished { .. } => {
+                            (RunStatus::Completed, MessageStatus::Complete, None)
+                        }
+                        RunEvent::Failed { message } => (
+                            RunStatus::Failed,
+                            MessageStatus::Failed,
+                            Some(message.clone()),
+                        ),
+                        _ => (RunStatus::Cancelled, MessageStatus::Cancelled, None),
+                    };
+                    self.finish(
+                        &run_id,
+                        &message,
+                        &text,
+                        &reasoning,
+                        message_status,
+                        &mut calls,
+                        RunOutcome {
+                            status,
+                            input_tokens,
+                            output_tokens,
+                            error,
+                            first_token_ms: first_token,
+                        },
+                    )
+                    .await
+                }
+                _ => Ok(()),
+            };
+            if let Err(e) = result {
+                tracing::error!(run_id = %run_id, error = %e, "saving the run failed");
+            }
+            if terminal {
+                break;
+            }
+        }
+        if !terminal {
+            let event = RunEvent::Failed {
+                message: "the run ended unexpectedly".into(),
+            };
+            self.log.append(&run_id, event).await;
+        }
+        if let Ok(mut active) = self.active.lock() {
+            active.remove(&run_id);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        run_id: &str,
+        message: &MessageRecord,
+        text: &str,
+        reasoning: &str,
+        status: MessageStatus,
+        open_calls: &mut HashMap<String, String>,
+        outcome: RunOutcome,
+    ) -> Result<(), StoreError> {
+        for (_, id) in open_calls.drain() {
+            self.store
+                .finish_tool_call(&id, ToolStatus::Cancelled, "cancelled", 0)
+                .await?;
+        }
+        self.store
+            .update_message(&message.id, text, reasoning, status)
+            .await?;
+        self.store.finish_run(run_id, &outcome).await
+    }
+}

@@ -1,0 +1,240 @@
+//! Runs: events numbered into the log and followed from any point, the
+//! conversation saved as it goes, cancel saving the partial answer, the
+//! concurrency cap, on the SQLite store.
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chat_server::{
+    agent::{AgentRunner, AgentSet, RunEvent, RunLimits},
+    providers::{
+        ChatRequest, EventStream, LlmProvider, ProviderError, ProviderEvent,
+        registry::{ProviderSettings, Registry},
+    },
+    runs::{MemoryRunLog, RunManager, StartError, log::follow},
+    store::{ChatStore, MessageStatus, Role, RunStatus, ToolStatus, sql::SqlStore},
+    toolbox::Toolbox,
+};
+use futures::StreamExt;
+use tokio::sync::OnceCell;
+
+async fn toolbox() -> Arc<Toolbox> {
+    static TOOLBOX: OnceCell<Arc<Toolbox>> = OnceCell::const_new();
+    TOOLBOX
+        .get_or_init(|| async {
+            let settings = mcp_server::settings::Settings::from_figment(
+                mcp_server::settings::Settings::defaults(),
+            )
+            .expect("settings");
+            Arc::new(Toolbox::embedded(&settings).await.expect("tools"))
+        })
+        .await
+        .clone()
+}
+
+async fn store() -> Arc<SqlStore> {
+    let dir = std::env::temp_dir().join(format!("mas-runs-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    Arc::new(
+        SqlStore::connect(&format!("sqlite://{}", dir.join("chat.db").display()), 4)
+            .await
+            .expect("store"),
+    )
+}
+
+/// A model that says "Partial " and then nothing until it is dropped.
+struct Stalling;
+
+#[async_trait]
+impl LlmProvider for Stalling {
+    fn name(&self) -> &str {
+        "stalling"
+    }
+    fn model(&self) -> &str {
+        "never-finishes"
+    }
+    async fn stream(&self, _: &ChatRequest) -> Result<EventStream, ProviderError> {
+        let first = futures::stream::once(async {
+            Ok(ProviderEvent::TextDelta {
+                text: "Partial ".into(),
+            })
+        });
+        Ok(first.chain(futures::stream::pending()).boxed())
+    }
+}
+
+async fn manager(registry: Registry, max_concurrent: usize) -> (Arc<RunManager>, Arc<SqlStore>) {
+    let store = store().await;
+    let runner = Arc::new(AgentRunner::new(
+        AgentSet::builtin(),
+        Arc::new(registry),
+        toolbox().await,
+        RunLimits::default(),
+    ));
+    let log = Arc::new(MemoryRunLog::new(Duration::from_secs(60)));
+    (
+        Arc::new(RunManager::new(store.clone(), runner, log, max_concurrent)),
+        store,
+    )
+}
+
+async fn offline() -> Registry {
+    Registry::from_settings(&ProviderSettings::default(), toolbox().await.known_values())
+        .expect("registry")
+}
+
+#[tokio::test]
+async fn a_run_is_logged_in_order_and_saved_as_it_goes() {
+    let (manager, store) = manager(offline().await, 4).await;
+    let handle = manager
+        .start(
+            None,
+            Some("ann"),
+            "How many schools are in Lamu county?",
+            None,
+        )
+        .await
+        .expect("start");
+    let events: Vec<(u64, RunEvent)> = follow(manager.log(), handle.run_id.clone(), 0)
+        .collect()
+        .await;
+    let numbers: Vec<u64> = events.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        numbers,
+        (1..=events.len() as u64).collect::<Vec<_>>(),
+        "numbered without gaps"
+    );
+    assert!(matches!(
+        events.last(),
+        Some((_, RunEvent::Finished { .. }))
+    ));
+    let streamed: String = events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            RunEvent::TextDelta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+
+    // Resuming after any event gives exactly the rest.
+    let k = events.len() as u64 / 2;
+    let rest: Vec<(u64, RunEvent)> = follow(manager.log(), handle.run_id.clone(), k)
+        .collect()
+        .await;
+    assert_eq!(rest, events[k as usize..].to_vec());
+
+    let session = store
+        .session(&handle.session_id)
+        .await
+        .expect("get")
+        .expect("session");
+    assert_eq!(session.title, "How many schools are in Lamu county?");
+    assert_eq!(session.owner.as_deref(), Some("ann"));
+    let messages = store.messages(&handle.session_id).await.expect("messages");
+    assert_eq!(messages.len(), 2);
+    assert_eq!(
+        (messages[0].role, messages[1].role),
+        (Role::User, Role::Assistant)
+    );
+    assert_eq!(messages[1].content, streamed);
+    assert_eq!(messages[1].status, MessageStatus::Complete);
+    let calls = store.tool_calls(&handle.session_id).await.expect("calls");
+    assert!(calls.iter().any(|c| c.name == "school_statistics"
+        && c.status == ToolStatus::Ok
+        && c.arguments.contains("Lamu")
+        && c.result.is_some()));
+    let run = store
+        .run(&handle.run_id)
+        .await
+        .expect("run")
+        .expect("exists");
+    assert_eq!(run.status, RunStatus::Completed);
+    assert!(run.first_token_ms.is_some());
+
+    // The next turn continues the same session.
+    let next = manager
+        .start(
+            Some(&handle.session_id),
+            Some("ann"),
+            "And in Kisumu county?",
+            None,
+        )
+        .await
+        .expect("second turn");
+    let _: Vec<_> = follow(manager.log(), next.run_id.clone(), 0)
+        .collect()
+        .await;
+    assert_eq!(
+        store
+            .messages(&handle.session_id)
+            .await
+            .expect("messages")
+            .len(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn cancelling_a_run_saves_the_partial_answer() {
+    let (manager, store) = manager(Registry::single(Arc::new(Stalling)), 4).await;
+    let handle = manager
+        .start(None, None, "Tell me a long story", None)
+        .await
+        .expect("start");
+    let reader = tokio::spawn(follow(manager.log(), handle.run_id.clone(), 0).collect::<Vec<_>>());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(manager.cancel(&handle.run_id));
+    let events = tokio::time::timeout(Duration::from_secs(2), reader)
+        .await
+        .expect("the stream ends")
+        .expect("reader");
+    assert_eq!(
+        events.last().map(|(_, e)| e.clone()),
+        Some(RunEvent::Cancelled)
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let messages = store.messages(&handle.session_id).await.expect("messages");
+    assert_eq!(messages[1].content, "Partial ");
+    assert_eq!(messages[1].status, MessageStatus::Cancelled);
+    assert_eq!(
+        store
+            .run(&handle.run_id)
+            .await
+            .expect("run")
+            .expect("exists")
+            .status,
+        RunStatus::Cancelled
+    );
+    assert!(
+        !manager.cancel(&handle.run_id),
+        "a finished run cannot be cancelled"
+    );
+}
+
+#[tokio::test]
+async fn the_concurrency_cap_refuses_more_runs_and_unknown_sessions_are_reported() {
+    let (manager, _) = manager(Registry::single(Arc::new(Stalling)), 1).await;
+    let first = manager.start(None, None, "one", None).await.expect("first");
+    assert!(matches!(
+        manager.start(None, None, "two", None).await,
+        Err(StartError::Busy(1))
+    ));
+    assert!(manager.cancel(&first.run_id));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(matches!(
+        manager
+            .start(Some("no-such-session"), None, "x", None)
+            .await,
+        Err(StartError::SessionNotFound(_))
+    ));
+    assert!(
+        manager.start(None, None, "three", None).await.is_ok(),
+        "a slot frees when a run ends"
+    );
+    manager.shutdown(Duration::from_millis(100)).await;
+    assert_eq!(
+        manager.active(),
+        0,
+        "shutdown cancels what did not finish in time"
+    );
+}
