@@ -3,7 +3,9 @@
 //! the streaming HTTP API build on these.
 
 pub mod agent;
+pub mod app;
 pub mod ask;
+pub mod http;
 pub mod providers;
 pub mod runs;
 pub mod settings;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use chat_server::{
     agent::{AgentRunner, AgentSet, RunEvent, RunLimits},
+    app::{Application, ServeOptions},
     ask::ask,
     providers::registry::Registry,
     settings::provider_settings,
@@ -27,6 +28,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the chat API (SSE runs, sessions) with the embedded EMIS tools.
+    Serve {
+        #[arg(long, env = "CHAT_HOST", default_value = "127.0.0.1")]
+        host: String,
+        #[arg(long, env = "CHAT_PORT", default_value_t = 8000)]
+        port: u16,
+        /// Chat database: a SQLite file by default, or PostgreSQL.
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://mas-chat.db")]
+        database_url: String,
+        /// Runs allowed at once; more get 503.
+        #[arg(long, env = "MAX_CONCURRENT_SESSIONS", default_value_t = 100)]
+        max_concurrent_sessions: usize,
+    },
     /// Answer one question, streaming the answer to stdout (tool calls on stderr).
     Ask {
         question: String,
@@ -48,6 +62,35 @@ async fn main() -> anyhow::Result<()> {
         provider_settings(cli.config.as_deref()).context("reading the provider settings")?;
     let mcp_settings = mcp_server::settings::Settings::load(cli.config.as_deref())?;
     match cli.command {
+        Command::Serve {
+            host,
+            port,
+            database_url,
+            max_concurrent_sessions,
+        } => {
+            // The chat database is not the EMIS database: the embedded tools use the bundled data.
+            let mut mcp = mcp_settings;
+            mcp.database_url = None;
+            let options = ServeOptions {
+                host,
+                port,
+                database_url,
+                max_concurrent_runs: max_concurrent_sessions,
+                providers: settings,
+                mcp,
+            };
+            let app = Application::build(options).await?;
+            let addr = app.local_addr()?;
+            eprintln!("MAS chat API on http://{addr} (POST /chat/stream, GET /api/sessions)");
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                let _ = tokio::signal::ctrl_c().await;
+                stop.cancel();
+            });
+            app.serve(shutdown, std::time::Duration::from_secs(30))
+                .await?;
+        }
         Command::Ask { question, provider } => {
             let toolbox = Arc::new(Toolbox::embedded(&mcp_settings).await?);
             let mut settings = settings;

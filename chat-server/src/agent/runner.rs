@@ -203,9 +203,9 @@ impl AgentRunner {
                         Some(Ok(ProviderEvent::Finish { .. })) => {}
                     }
                 }
-                yield RunEvent::StepFinished { step };
                 answer.push_str(&text);
                 if calls.is_empty() {
+                    yield RunEvent::StepFinished { step };
                     yield RunEvent::Finished { text: answer };
                     return;
                 }
@@ -265,6 +265,7 @@ impl AgentRunner {
                     }
                 }
                 drop(running);
+                yield RunEvent::StepFinished { step };
                 messages.push(Message::Assistant { text, tool_calls: calls.clone() });
                 messages.push(Message::Tool { results: results.into_iter().flatten().collect() });
                 if let Some(target) = next_agent {

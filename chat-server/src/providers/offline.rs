@@ -484,7 +484,7 @@ impl OfflinePlanner {
             Some(Message::User { text: question }) if !request.tools.is_empty() => {
                 match self.plan(question, &request.tools) {
                     Some((name, arguments)) => {
-                        let id = format!("offline-{}", request.messages.len());
+                        let id = format!("offline-{}", uuid::Uuid::new_v4().simple());
                         out.push(ProviderEvent::ToolCallStart {
                             index: 0,
                             id: id.clone(),

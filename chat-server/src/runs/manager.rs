@@ -72,6 +72,16 @@ impl RunManager {
         self.log.clone()
     }
 
+    /// Names of the agents a run may start with.
+    pub fn agent_names(&self) -> Vec<String> {
+        self.runner
+            .agents()
+            .all()
+            .iter()
+            .map(|a| a.name.clone())
+            .collect()
+    }
+
     /// Runs in progress on this replica.
     pub fn active(&self) -> usize {
         self.active.lock().map(|a| a.len()).unwrap_or(0)

@@ -1,0 +1,98 @@
+//! Assembles the chat server: store, EMIS tools, providers, agents, runs, and
+//! the HTTP API on a bound listener.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    agent::{AgentRunner, AgentSet, RunLimits},
+    http::{self, AppState},
+    providers::registry::{ProviderSettings, Registry},
+    runs::{MemoryRunLog, RunManager},
+    store::sql::SqlStore,
+    toolbox::Toolbox,
+};
+
+/// What `serve` needs to know.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub host: String,
+    pub port: u16,
+    /// `sqlite://file.db` (default) or a PostgreSQL URL.
+    pub database_url: String,
+    pub max_concurrent_runs: usize,
+    pub providers: ProviderSettings,
+    pub mcp: mcp_server::settings::Settings,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    manager: Arc<RunManager>,
+}
+
+impl Application {
+    pub async fn build(options: ServeOptions) -> anyhow::Result<Self> {
+        let store = Arc::new(
+            SqlStore::connect(&options.database_url, 10)
+                .await
+                .context("opening the chat database")?,
+        );
+        let toolbox = Arc::new(Toolbox::embedded(&options.mcp).await?);
+        let registry = Arc::new(Registry::from_settings(
+            &options.providers,
+            toolbox.known_values(),
+        )?);
+        let limits = RunLimits {
+            tool_timeout: options.mcp.tool_timeout(),
+            ..RunLimits::default()
+        };
+        let runner = Arc::new(AgentRunner::new(
+            AgentSet::builtin(),
+            registry,
+            toolbox,
+            limits,
+        ));
+        let log = Arc::new(MemoryRunLog::new(Duration::from_secs(3600)));
+        let manager = Arc::new(RunManager::new(
+            store.clone(),
+            runner,
+            log,
+            options.max_concurrent_runs,
+        ));
+        let state = AppState {
+            manager: manager.clone(),
+            store,
+            heartbeat: Duration::from_secs(15),
+        };
+        let listener = TcpListener::bind((options.host.as_str(), options.port))
+            .await
+            .with_context(|| format!("binding {}:{}", options.host, options.port))?;
+        Ok(Application {
+            listener,
+            router: http::router(state),
+            manager,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown`; then lets running runs finish (up to `drain`) before returning.
+    pub async fn serve(self, shutdown: CancellationToken, drain: Duration) -> std::io::Result<()> {
+        let listener = self.listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let stop = shutdown.clone();
+        let served = axum::serve(listener, self.router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        self.manager.shutdown(drain).await;
+        served
+    }
+}

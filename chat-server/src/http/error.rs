@@ -1,0 +1,84 @@
+//! One error type for every route, one JSON envelope:
+//! `{ "error": { "code", "message" } }`. Client errors say what was wrong;
+//! server errors stay opaque while their cause is logged once.
+
+use axum::{
+    Json,
+    extract::rejection::JsonRejection,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Gone(String),
+    /// Too many runs in progress (`MAX_CONCURRENT_SESSIONS`).
+    #[error("{0}")]
+    Busy(String),
+    /// The database is down.
+    #[error("the service is temporarily unavailable")]
+    Unavailable,
+    /// The LLM provider failed.
+    #[error("{0}")]
+    Upstream(String),
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> Self {
+        AppError::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound => AppError::NotFound("not found".into()),
+            StoreError::Unavailable(e) => {
+                tracing::error!(error = %e, "chat database unavailable");
+                AppError::Unavailable
+            }
+            StoreError::Internal(e) => {
+                tracing::error!(error = %e, "chat database error");
+                AppError::Internal
+            }
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::Gone(_) => (StatusCode::GONE, "gone"),
+            AppError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            AppError::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
+            AppError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        let mut response = (
+            status,
+            Json(json!({ "error": { "code": code, "message": self.to_string() } })),
+        )
+            .into_response();
+        if matches!(self, AppError::Busy(_) | AppError::Unavailable) {
+            response
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

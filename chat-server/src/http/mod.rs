@@ -1,0 +1,360 @@
+//! The chat server's HTTP API: runs streamed over SSE (Vercel AI SDK UI
+//! message stream v1), resumable with `Last-Event-ID`; cancel; a non-streaming
+//! chat call; sessions; health, readiness and metrics.
+
+pub mod error;
+pub mod protocol;
+
+use std::{convert::Infallible, sync::Arc, time::Duration};
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State, rejection::JsonRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{
+        IntoResponse, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+    routing::{get, post},
+};
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use self::{error::AppError, protocol::Mapper};
+use crate::{
+    agent::RunEvent,
+    runs::{RunManager, StartError, log::follow},
+    store::ChatStore,
+};
+
+/// Longest message accepted, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 32_000;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub manager: Arc<RunManager>,
+    pub store: Arc<dyn ChatStore>,
+    /// Interval of SSE heartbeat comments.
+    pub heartbeat: Duration,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/chat/stream", post(chat_stream))
+        .route("/api/chat", post(chat))
+        .route("/api/runs/{run_id}/stream", get(run_stream))
+        .route("/api/runs/{run_id}/cancel", post(cancel))
+        .route("/api/sessions", get(list_sessions))
+        .route(
+            "/api/sessions/{id}",
+            get(get_session)
+                .patch(rename_session)
+                .delete(delete_session),
+        )
+        .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/ready", get(ready))
+        .with_state(state)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChatBody {
+    pub message: String,
+    #[serde(default)]
+    pub session_id: Option<String>,
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+fn validated(body: Result<Json<ChatBody>, JsonRejection>) -> Result<ChatBody, AppError> {
+    let Json(body) = body?;
+    let chars = body.message.chars().count();
+    if body.message.trim().is_empty() {
+        return Err(AppError::BadRequest("message must not be empty".into()));
+    }
+    if chars > MAX_MESSAGE_CHARS {
+        return Err(AppError::BadRequest(format!(
+            "message is too long ({chars} characters; at most {MAX_MESSAGE_CHARS})"
+        )));
+    }
+    Ok(body)
+}
+
+async fn start(state: &AppState, body: &ChatBody) -> Result<crate::runs::RunHandle, AppError> {
+    if let Some(agent) = &body.agent
+        && state.manager.agent_names().iter().all(|a| a != agent)
+    {
+        return Err(AppError::BadRequest(format!(
+            "unknown agent {agent:?}; agents: {}",
+            state.manager.agent_names().join(", ")
+        )));
+    }
+    state
+        .manager
+        .start(
+            body.session_id.as_deref(),
+            None,
+            &body.message,
+            body.agent.as_deref(),
+        )
+        .await
+        .map_err(|e| match e {
+            StartError::Busy(_) => AppError::Busy(e.to_string()),
+            StartError::SessionNotFound(_) => AppError::NotFound(e.to_string()),
+            StartError::Store(e) => e.into(),
+        })
+}
+
+/// SSE of a run from just after `after` (event number, part index).
+fn sse(state: &AppState, run_id: String, session_id: String, after: (u64, usize)) -> Response {
+    let events = follow(state.manager.log(), run_id.clone(), 0);
+    let stream = protocol_events(events, run_id, session_id, after);
+    let mut response = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(state.heartbeat))
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    headers.insert(
+        protocol::HEADER.0,
+        HeaderValue::from_static(protocol::HEADER.1),
+    );
+    response
+}
+
+fn protocol_events(
+    events: impl Stream<Item = (u64, RunEvent)> + Send + 'static,
+    run_id: String,
+    session_id: String,
+    after: (u64, usize),
+) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
+    let mut mapper = Mapper::default();
+    let mut ended = false;
+    events.flat_map(move |(seq, event)| {
+        ended |= event.is_terminal();
+        let parts: Vec<Result<Event, Infallible>> = mapper
+            .parts(seq, &event, &run_id, &session_id)
+            .into_iter()
+            .enumerate()
+            // Events are numbered from 1, so (0, 0) means "from the start".
+            .filter(|(i, _)| (seq, *i) > after)
+            .map(|(i, part)| {
+                Ok(Event::default()
+                    .id(format!("{seq}.{i}"))
+                    .data(part.to_string()))
+            })
+            .collect();
+        let done = if ended {
+            vec![Ok(Event::default().data("[DONE]"))]
+        } else {
+            Vec::new()
+        };
+        futures::stream::iter(parts.into_iter().chain(done))
+    })
+}
+
+async fn chat_stream(
+    State(state): State<AppState>,
+    body: Result<Json<ChatBody>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let body = validated(body)?;
+    let handle = start(&state, &body).await?;
+    Ok(sse(&state, handle.run_id, handle.session_id, (0, 0)))
+}
+
+async fn run_stream(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let run = state
+        .store
+        .run(&run_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no run has id {run_id:?}")))?;
+    if state.manager.log().read(&run_id, u64::MAX).await.is_none() {
+        return Err(AppError::Gone(format!(
+            "the events of run {run_id} are no longer kept; read the session instead"
+        )));
+    }
+    let after = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
+        None => (0, 0),
+        Some(id) => protocol::parse_event_id(id).ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "Last-Event-ID {id:?} is not an event id of this API"
+            ))
+        })?,
+    };
+    Ok(sse(&state, run_id, run.session_id, after))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Path(run_id): Path<String>,
+) -> Result<Response, AppError> {
+    let run = state
+        .store
+        .run(&run_id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no run has id {run_id:?}")))?;
+    if state.manager.cancel(&run_id) {
+        Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "run_id": run_id, "status": "cancelling" })),
+        )
+            .into_response())
+    } else {
+        Err(AppError::Conflict(format!(
+            "run {run_id} is not running (status {:?})",
+            run.status
+        )))
+    }
+}
+
+async fn chat(
+    State(state): State<AppState>,
+    body: Result<Json<ChatBody>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let body = validated(body)?;
+    let handle = start(&state, &body).await?;
+    let mut text = String::new();
+    let mut tool_calls: Vec<Value> = Vec::new();
+    let mut usage = json!({ "input_tokens": null, "output_tokens": null });
+    let mut agent = None;
+    let mut outcome = json!("completed");
+    let mut events = Box::pin(follow(state.manager.log(), handle.run_id.clone(), 0));
+    while let Some((_, event)) = events.next().await {
+        match event {
+            RunEvent::TextDelta { text: t } => text.push_str(&t),
+            RunEvent::AgentChanged { agent: a, .. } => agent = Some(a),
+            RunEvent::ToolInputAvailable {
+                call_id,
+                tool,
+                input,
+            } => tool_calls.push(json!({ "id": call_id, "tool": tool, "arguments": input })),
+            RunEvent::ToolOutput {
+                call_id,
+                output,
+                is_error,
+                duration_ms,
+                ..
+            } => {
+                if let Some(call) = tool_calls.iter_mut().find(|c| c["id"] == call_id) {
+                    call["result"] = json!(output);
+                    call["is_error"] = json!(is_error);
+                    call["duration_ms"] = json!(duration_ms);
+                }
+            }
+            RunEvent::Usage { usage: u, .. } => {
+                let add = |old: &Value, new: Option<u64>| match (old.as_u64(), new) {
+                    (o, Some(n)) => json!(o.unwrap_or(0) + n),
+                    (_, None) => old.clone(),
+                };
+                usage["input_tokens"] = add(&usage["input_tokens"], u.input_tokens);
+                usage["output_tokens"] = add(&usage["output_tokens"], u.output_tokens);
+            }
+            RunEvent::Failed { message } => {
+                return Err(AppError::Upstream(message));
+            }
+            RunEvent::Cancelled => outcome = json!("cancelled"),
+            _ => {}
+        }
+    }
+    Ok(Json(json!({
+        "session_id": handle.session_id,
+        "run_id": handle.run_id,
+        "status": outcome,
+        "agent": agent,
+        "message": text,
+        "tool_calls": tool_calls,
+        "usage": usage,
+    }))
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct Page {
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn list_sessions(
+    State(state): State<AppState>,
+    page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(page) = page.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let limit = page.limit.unwrap_or(50);
+    let offset = page.offset.unwrap_or(0);
+    if !(1..=200).contains(&limit) || offset < 0 {
+        return Err(AppError::BadRequest(
+            "limit must be 1 to 200 and offset 0 or more".into(),
+        ));
+    }
+    let sessions = state.store.list_sessions(None, limit, offset).await?;
+    Ok(Json(json!({ "sessions": sessions })).into_response())
+}
+
+async fn get_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let session = state
+        .store
+        .session(&id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no session has id {id:?}")))?;
+    let messages = state.store.messages(&id).await?;
+    let calls = state.store.tool_calls(&id).await?;
+    let messages: Vec<Value> = messages
+        .into_iter()
+        .map(|m| {
+            let mine: Vec<&crate::store::ToolCallRecord> =
+                calls.iter().filter(|c| c.message_id == m.id).collect();
+            let mut v = json!(m);
+            v["tool_calls"] = json!(mine);
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "session": session, "messages": messages })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rename {
+    title: String,
+}
+
+async fn rename_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<Rename>, JsonRejection>,
+) -> Result<Response, AppError> {
+    let Json(body) = body?;
+    let title = body.title.trim();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(AppError::BadRequest(
+            "title must be 1 to 200 characters".into(),
+        ));
+    }
+    if !state.store.rename_session(&id, title).await? {
+        return Err(AppError::NotFound(format!("no session has id {id:?}")));
+    }
+    get_session(State(state), Path(id)).await
+}
+
+async fn delete_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    if state.store.delete_session(&id).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(AppError::NotFound(format!("no session has id {id:?}")))
+    }
+}
+
+async fn ready(State(state): State<AppState>) -> Result<Response, AppError> {
+    state.store.ping().await?;
+    Ok(Json(json!({ "status": "ready", "active_runs": state.manager.active() })).into_response())
+}
