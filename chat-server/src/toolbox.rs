@@ -27,6 +27,11 @@ impl Toolbox {
         let state: Arc<ServerState> = mcp_server::build_state(settings)
             .await
             .context("starting the EMIS tools")?;
+        Self::connect(state).await
+    }
+
+    /// Serves `state` in process (on the current runtime) and connects to it.
+    pub async fn connect(state: Arc<ServerState>) -> anyhow::Result<Self> {
         let catalog = state.backend.catalog();
         let known = KnownValues {
             counties: catalog

@@ -2,6 +2,9 @@
 //! streaming wire format: handoffs, parallel tool calls, tool errors, the
 //! step limit, output truncation and cancellation, with the real EMIS tools.
 
+#[path = "../support/mod.rs"]
+mod support;
+
 use std::{collections::VecDeque, sync::Arc, time::Duration};
 
 use axum::{
@@ -17,11 +20,10 @@ use chat_server::{
         Message,
         registry::{ProviderSettings, Registry},
     },
-    toolbox::Toolbox,
 };
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 
 /// One scripted model turn.
@@ -96,20 +98,6 @@ async fn handle(State(fake): State<Fake>, body: Bytes) -> Response {
         .expect("response")
 }
 
-async fn toolbox() -> Arc<Toolbox> {
-    static TOOLBOX: OnceCell<Arc<Toolbox>> = OnceCell::const_new();
-    TOOLBOX
-        .get_or_init(|| async {
-            let settings = mcp_server::settings::Settings::from_figment(
-                mcp_server::settings::Settings::defaults(),
-            )
-            .expect("settings");
-            Arc::new(Toolbox::embedded(&settings).await.expect("tools"))
-        })
-        .await
-        .clone()
-}
-
 async fn runner(turns: Vec<Turn>, limits: RunLimits) -> (Arc<AgentRunner>, Fake) {
     let fake = Fake {
         turns: Arc::new(Mutex::new(turns.into())),
@@ -123,7 +111,7 @@ async fn runner(turns: Vec<Turn>, limits: RunLimits) -> (Arc<AgentRunner>, Fake)
         .expect("bind");
     let base = format!("http://{}/v1", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let toolbox = toolbox().await;
+    let toolbox = support::toolbox().await;
     let settings = ProviderSettings {
         openai_base_url: Some(base),
         llm_max_retries: Some(0),

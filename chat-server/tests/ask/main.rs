@@ -3,6 +3,9 @@
 //! tools in process -> summary. The
 //! figures are checked against the raw data files read here.
 
+#[path = "../support/mod.rs"]
+mod support;
+
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc};
 
 use chat_server::{
@@ -12,9 +15,7 @@ use chat_server::{
         offline::OFFLINE_NOTE,
         registry::{ProviderSettings, Registry},
     },
-    toolbox::Toolbox,
 };
-use tokio::sync::OnceCell;
 
 fn data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -30,22 +31,8 @@ fn rows(name: &str) -> Vec<BTreeMap<String, String>> {
         .collect()
 }
 
-async fn toolbox() -> Arc<Toolbox> {
-    static TOOLBOX: OnceCell<Arc<Toolbox>> = OnceCell::const_new();
-    TOOLBOX
-        .get_or_init(|| async {
-            let settings = mcp_server::settings::Settings::from_figment(
-                mcp_server::settings::Settings::defaults(),
-            )
-            .expect("settings");
-            Arc::new(Toolbox::embedded(&settings).await.expect("embedded tools"))
-        })
-        .await
-        .clone()
-}
-
 async fn answer(question: &str) -> Answer {
-    let toolbox = toolbox().await;
+    let toolbox = support::toolbox().await;
     // No provider key: the offline planner answers, through the full agent set.
     let registry = Arc::new(
         Registry::from_settings(&ProviderSettings::default(), toolbox.known_values())

@@ -2,6 +2,9 @@
 //! conversation saved as it goes, cancel saving the partial answer, the
 //! concurrency cap, on the SQLite store.
 
+#[path = "../support/mod.rs"]
+mod support;
+
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
@@ -13,24 +16,8 @@ use chat_server::{
     },
     runs::{MemoryRunLog, RunManager, StartError, log::follow},
     store::{ChatStore, MessageStatus, Role, RunStatus, ToolStatus, sql::SqlStore},
-    toolbox::Toolbox,
 };
 use futures::StreamExt;
-use tokio::sync::OnceCell;
-
-async fn toolbox() -> Arc<Toolbox> {
-    static TOOLBOX: OnceCell<Arc<Toolbox>> = OnceCell::const_new();
-    TOOLBOX
-        .get_or_init(|| async {
-            let settings = mcp_server::settings::Settings::from_figment(
-                mcp_server::settings::Settings::defaults(),
-            )
-            .expect("settings");
-            Arc::new(Toolbox::embedded(&settings).await.expect("tools"))
-        })
-        .await
-        .clone()
-}
 
 async fn store() -> Arc<SqlStore> {
     let dir = std::env::temp_dir().join(format!("mas-runs-{}", uuid::Uuid::new_v4()));
@@ -68,7 +55,7 @@ async fn manager(registry: Registry, max_concurrent: usize) -> (Arc<RunManager>,
     let runner = Arc::new(AgentRunner::new(
         AgentSet::builtin(),
         Arc::new(registry),
-        toolbox().await,
+        support::toolbox().await,
         RunLimits::default(),
     ));
     let log = Arc::new(MemoryRunLog::new(Duration::from_secs(60)));
@@ -79,8 +66,11 @@ async fn manager(registry: Registry, max_concurrent: usize) -> (Arc<RunManager>,
 }
 
 async fn offline() -> Registry {
-    Registry::from_settings(&ProviderSettings::default(), toolbox().await.known_values())
-        .expect("registry")
+    Registry::from_settings(
+        &ProviderSettings::default(),
+        support::toolbox().await.known_values(),
+    )
+    .expect("registry")
 }
 
 #[tokio::test]

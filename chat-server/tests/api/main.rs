@@ -1,0 +1,514 @@
+//! The chat HTTP API on a real socket: streaming runs in the AI SDK UI message
+//! stream protocol, resuming with Last-Event-ID after a disconnect, cancel,
+//! the JSON chat call, sessions, and bad input.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use chat_server::{
+    agent::{AgentRunner, AgentSet, RunLimits},
+    http::{self, AppState},
+    providers::{
+        ChatRequest, EventStream, FinishReason, LlmProvider, ProviderError, ProviderEvent,
+        registry::{ProviderSettings, Registry},
+    },
+    runs::{MemoryRunLog, RunManager},
+    store::sql::SqlStore,
+};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+/// A model that answers with `n` words, one every `gap`.
+struct Slow {
+    n: usize,
+    gap: Duration,
+}
+
+#[async_trait]
+impl LlmProvider for Slow {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    fn model(&self) -> &str {
+        "slow-1"
+    }
+    async fn stream(&self, _: &ChatRequest) -> Result<EventStream, ProviderError> {
+        let (n, gap) = (self.n, self.gap);
+        let words = futures::stream::iter(0..n).then(move |i| async move {
+            tokio::time::sleep(gap).await;
+            Ok(ProviderEvent::TextDelta {
+                text: format!("w{i} "),
+            })
+        });
+        let end = futures::stream::iter([Ok(ProviderEvent::Finish {
+            reason: FinishReason::Stop,
+            raw: "stop".into(),
+        })]);
+        Ok(words.chain(end).boxed())
+    }
+}
+
+struct App {
+    base: String,
+    http: reqwest::Client,
+}
+
+async fn app(registry: Registry) -> App {
+    let dir = std::env::temp_dir().join(format!("mas-api-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = Arc::new(
+        SqlStore::connect(&format!("sqlite://{}", dir.join("chat.db").display()), 4)
+            .await
+            .expect("store"),
+    );
+    let runner = Arc::new(AgentRunner::new(
+        AgentSet::builtin(),
+        Arc::new(registry),
+        support::toolbox().await,
+        RunLimits::default(),
+    ));
+    let manager = Arc::new(RunManager::new(
+        store.clone(),
+        runner,
+        Arc::new(MemoryRunLog::new(Duration::from_secs(60))),
+        8,
+    ));
+    let router = http::router(AppState {
+        manager,
+        store,
+        heartbeat: Duration::from_millis(200),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    App {
+        base,
+        http: reqwest::Client::new(),
+    }
+}
+
+async fn offline() -> Registry {
+    Registry::from_settings(
+        &ProviderSettings::default(),
+        support::toolbox().await.known_values(),
+    )
+    .expect("registry")
+}
+
+/// (id, data) pairs of an SSE body, comments skipped.
+fn events(body: &str) -> Vec<(Option<String>, String)> {
+    body.split("\n\n")
+        .filter_map(|block| {
+            let mut id = None;
+            let mut data = None;
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id: ") {
+                    id = Some(v.to_owned());
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data = Some(v.to_owned());
+                }
+            }
+            data.map(|d| (id, d))
+        })
+        .collect()
+}
+
+fn parts(events: &[(Option<String>, String)]) -> Vec<Value> {
+    events
+        .iter()
+        .filter(|(_, d)| d != "[DONE]")
+        .map(|(_, d)| serde_json::from_str(d).expect("json part"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_streamed_run_speaks_the_ai_sdk_protocol_and_is_saved() {
+    let app = app(offline().await).await;
+    let response = app
+        .http
+        .post(format!("{}/chat/stream", app.base))
+        .json(&json!({ "message": "How many schools are in Lamu county?" }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-vercel-ai-ui-message-stream"], "v1");
+    assert_eq!(response.headers()["cache-control"], "no-cache");
+    assert_eq!(response.headers()["x-accel-buffering"], "no");
+    let body = response.text().await.expect("body");
+    let events = events(&body);
+    assert_eq!(events.last().map(|(_, d)| d.as_str()), Some("[DONE]"));
+    let ids: Vec<&String> = events.iter().filter_map(|(id, _)| id.as_ref()).collect();
+    let mut unique = ids.clone();
+    unique.dedup();
+    assert_eq!(
+        ids.len(),
+        events.len() - 1,
+        "every event but [DONE] has an id"
+    );
+    assert_eq!(unique.len(), ids.len(), "ids are unique");
+    let parts = parts(&events);
+    let kinds: Vec<&str> = parts
+        .iter()
+        .map(|p| p["type"].as_str().expect("type"))
+        .collect();
+    assert_eq!(kinds[..3], ["start", "data-run", "data-agent"]);
+    for kind in [
+        "start-step",
+        "tool-input-start",
+        "tool-input-available",
+        "tool-output-available",
+        "text-start",
+        "text-delta",
+        "text-end",
+        "finish-step",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    assert_eq!(kinds.last(), Some(&"finish"));
+    assert!(
+        parts
+            .iter()
+            .any(|p| p["type"] == "data-agent" && p["data"]["title"] == "Schools specialist"),
+        "the handoff is announced"
+    );
+    let text: String = parts
+        .iter()
+        .filter(|p| p["type"] == "text-delta")
+        .filter_map(|p| p["delta"].as_str())
+        .collect();
+    assert!(
+        text.contains("Lamu") || text.contains("schools in all"),
+        "{text}"
+    );
+
+    let session_id = parts[1]["data"]["sessionId"]
+        .as_str()
+        .expect("session id")
+        .to_owned();
+    let session: Value = app
+        .http
+        .get(format!("{}/api/sessions/{session_id}", app.base))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let messages = session["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[1]["content"], text);
+    assert_eq!(messages[1]["status"], "complete");
+    let calls = messages[1]["tool_calls"].as_array().expect("tool calls");
+    assert!(
+        calls
+            .iter()
+            .any(|c| c["name"] == "school_statistics" && c["status"] == "ok")
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_resumes_with_exactly_the_missing_events() {
+    let app = app(Registry::single(Arc::new(Slow {
+        n: 30,
+        gap: Duration::from_millis(20),
+    })))
+    .await;
+    let response = app
+        .http
+        .post(format!("{}/chat/stream", app.base))
+        .json(&json!({ "message": "Talk slowly" }))
+        .send()
+        .await
+        .expect("post");
+    // Read part of the stream, then hang up.
+    let mut body = response.bytes_stream();
+    let mut seen = String::new();
+    while let Some(chunk) = body.next().await {
+        seen.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+        if seen.matches("text-delta").count() >= 5 {
+            break;
+        }
+    }
+    drop(body);
+    // Only whole events count as received.
+    let complete = &seen[..seen.rfind("\n\n").expect("a whole event") + 2];
+    let before = events(complete);
+    let run_id = parts(&before)[1]["data"]["runId"]
+        .as_str()
+        .expect("run id")
+        .to_owned();
+    let last_id = before
+        .last()
+        .and_then(|(id, _)| id.clone())
+        .expect("last id");
+
+    tokio::time::sleep(Duration::from_millis(200)).await; // the run goes on without a reader
+    let resumed = app
+        .http
+        .get(format!("{}/api/runs/{run_id}/stream", app.base))
+        .header("last-event-id", &last_id)
+        .send()
+        .await
+        .expect("resume")
+        .text()
+        .await
+        .expect("body");
+    let after = events(&resumed);
+    let whole = events(
+        &app.http
+            .get(format!("{}/api/runs/{run_id}/stream", app.base))
+            .send()
+            .await
+            .expect("replay")
+            .text()
+            .await
+            .expect("body"),
+    );
+    let mut joined = before.clone();
+    joined.extend(after);
+    assert_eq!(joined, whole, "no gap and no duplicate");
+    let text: String = parts(&whole)
+        .iter()
+        .filter(|p| p["type"] == "text-delta")
+        .filter_map(|p| p["delta"].as_str())
+        .collect();
+    assert_eq!(text, (0..30).map(|i| format!("w{i} ")).collect::<String>());
+}
+
+#[tokio::test]
+async fn cancelling_a_run_ends_its_stream_and_keeps_the_partial_answer() {
+    let app = app(Registry::single(Arc::new(Slow {
+        n: 1000,
+        gap: Duration::from_millis(10),
+    })))
+    .await;
+    let response = app
+        .http
+        .post(format!("{}/chat/stream", app.base))
+        .json(&json!({ "message": "Go on forever" }))
+        .send()
+        .await
+        .expect("post");
+    let mut body = response.bytes_stream();
+    let mut seen = String::new();
+    let mut run_id = None;
+    while let Some(chunk) = body.next().await {
+        seen.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+        if run_id.is_none()
+            && let Some(p) = parts(&events(&seen[..seen.rfind("\n\n").map_or(0, |i| i + 2)])).get(1)
+        {
+            run_id = p["data"]["runId"].as_str().map(str::to_owned);
+        }
+        if seen.matches("text-delta").count() >= 3 {
+            break;
+        }
+    }
+    let run_id = run_id.expect("run id");
+    let cancel = app
+        .http
+        .post(format!("{}/api/runs/{run_id}/cancel", app.base))
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(cancel.status(), 202);
+    let rest = tokio::time::timeout(Duration::from_secs(3), async {
+        while let Some(chunk) = body.next().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+        }
+        seen
+    })
+    .await
+    .expect("the stream ends soon after the cancel");
+    assert!(
+        rest.contains("data-cancelled") && rest.trim_end().ends_with("data: [DONE]"),
+        "{}",
+        &rest[rest.len().saturating_sub(300)..]
+    );
+    let session_id = parts(&events(&rest))[1]["data"]["sessionId"]
+        .as_str()
+        .expect("session")
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let session: Value = app
+        .http
+        .get(format!("{}/api/sessions/{session_id}", app.base))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    let answer = &session["messages"][1];
+    assert_eq!(answer["status"], "cancelled");
+    assert!(
+        answer["content"]
+            .as_str()
+            .expect("content")
+            .starts_with("w0 w1 w2 "),
+        "{answer}"
+    );
+    let again = app
+        .http
+        .post(format!("{}/api/runs/{run_id}/cancel", app.base))
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(again.status(), 409);
+}
+
+#[tokio::test]
+async fn the_json_chat_call_and_the_session_routes() {
+    let app = app(offline().await).await;
+    let reply: Value = app
+        .http
+        .post(format!("{}/api/chat", app.base))
+        .json(&json!({ "message": "Find Moi Girls in Nairobi" }))
+        .send()
+        .await
+        .expect("chat")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(reply["status"], "completed");
+    assert_eq!(reply["agent"], "schools");
+    assert!(
+        reply["message"]
+            .as_str()
+            .expect("message")
+            .contains("KE-23718"),
+        "{reply}"
+    );
+    assert!(
+        reply["tool_calls"]
+            .as_array()
+            .expect("calls")
+            .iter()
+            .any(|c| c["tool"] == "search_schools" && c["is_error"] == false)
+    );
+    let id = reply["session_id"].as_str().expect("session").to_owned();
+
+    let list: Value = app
+        .http
+        .get(format!("{}/api/sessions", app.base))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["sessions"][0]["id"], id.as_str());
+    let renamed = app
+        .http
+        .patch(format!("{}/api/sessions/{id}", app.base))
+        .json(&json!({ "title": "Moi Girls" }))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(renamed.status(), 200);
+    let session: Value = renamed.json().await.expect("json");
+    assert_eq!(session["session"]["title"], "Moi Girls");
+    assert_eq!(
+        app.http
+            .delete(format!("{}/api/sessions/{id}", app.base))
+            .send()
+            .await
+            .expect("delete")
+            .status(),
+        204
+    );
+    assert_eq!(
+        app.http
+            .get(format!("{}/api/sessions/{id}", app.base))
+            .send()
+            .await
+            .expect("get")
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_with_a_message() {
+    let app = app(offline().await).await;
+    let post = |path: &str, body: reqwest::Body| {
+        app.http
+            .post(format!("{}{path}", app.base))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let cases: Vec<(&str, reqwest::Body, u16, &str)> = vec![
+        (
+            "/chat/stream",
+            json!({ "message": "" }).to_string().into(),
+            400,
+            "must not be empty",
+        ),
+        (
+            "/chat/stream",
+            json!({ "message": "x".repeat(1_000_000) })
+                .to_string()
+                .into(),
+            400,
+            "too long",
+        ),
+        ("/chat/stream", "{not json".into(), 400, ""),
+        (
+            "/chat/stream",
+            vec![b'{', b'"', 0xff, 0xfe, b'"', b'}'].into(),
+            400,
+            "",
+        ),
+        (
+            "/chat/stream",
+            json!({ "message": "hi", "agent": "wizard" })
+                .to_string()
+                .into(),
+            400,
+            "unknown agent",
+        ),
+        (
+            "/chat/stream",
+            json!({ "message": "hi", "session_id": "nope" })
+                .to_string()
+                .into(),
+            404,
+            "no session",
+        ),
+        (
+            "/api/chat",
+            json!({ "mesage": "typo" }).to_string().into(),
+            400,
+            "",
+        ),
+        ("/api/runs/nope/cancel", "".into(), 404, "no run"),
+    ];
+    for (path, body, status, text) in cases {
+        let response = post(path, body).await.expect("request");
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        let error: Value = response.json().await.expect("the error envelope");
+        let message = error["error"]["message"].as_str().expect("message");
+        assert!(message.contains(text), "{path}: {message}");
+        assert!(error["error"]["code"].is_string());
+    }
+    let resume = app
+        .http
+        .get(format!("{}/api/runs/nope/stream", app.base))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(resume.status(), 404);
+    let page = app
+        .http
+        .get(format!("{}/api/sessions?limit=0", app.base))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(page.status(), 400);
+}

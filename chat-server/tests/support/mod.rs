@@ -1,0 +1,39 @@
+//! Shared by the chat-server test binaries: the EMIS tools in process. The
+//! indexed data is built once per binary; each test (each its own runtime)
+//! gets its own in-process MCP server over it.
+
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use chat_server::toolbox::Toolbox;
+use mcp_server::{
+    backend::embedded::EmbeddedBackend, cache::MemoryCache, emis::dataset::Dataset,
+    tools::ServerState,
+};
+
+fn state() -> Arc<ServerState> {
+    static STATE: OnceLock<Arc<ServerState>> = OnceLock::new();
+    STATE
+        .get_or_init(|| {
+            Arc::new(ServerState {
+                backend: Arc::new(EmbeddedBackend::new(
+                    Dataset::bundled().expect("bundled data"),
+                )),
+                cache: Arc::new(MemoryCache::new(Duration::from_secs(60), 1_000)),
+                tavily: None,
+                tool_timeout: Duration::from_secs(10),
+                fixtures: None,
+            })
+        })
+        .clone()
+}
+
+pub async fn toolbox() -> Arc<Toolbox> {
+    Arc::new(
+        Toolbox::connect(state())
+            .await
+            .expect("the embedded EMIS tools"),
+    )
+}
