@@ -14,7 +14,6 @@ use crate::{
     providers::registry::{ProviderSettings, Registry},
     runs::{MemoryRunLog, RunManager},
     store::sql::SqlStore,
-    toolbox::Toolbox,
 };
 
 /// What `serve` needs to know.
@@ -26,6 +25,7 @@ pub struct ServeOptions {
     pub database_url: String,
     pub max_concurrent_runs: usize,
     pub providers: ProviderSettings,
+    pub tools: crate::settings::ToolSettings,
     pub mcp: mcp_server::settings::Settings,
 }
 
@@ -42,7 +42,7 @@ impl Application {
                 .await
                 .context("opening the chat database")?,
         );
-        let toolbox = Arc::new(Toolbox::embedded(&options.mcp).await?);
+        let toolbox = Arc::new(crate::settings::toolbox(&options.tools, &options.mcp).await?);
         let registry = Arc::new(Registry::from_settings(
             &options.providers,
             toolbox.known_values(),

@@ -11,8 +11,7 @@ use chat_server::{
     app::{Application, ServeOptions},
     ask::ask,
     providers::registry::Registry,
-    settings::provider_settings,
-    toolbox::Toolbox,
+    settings::{provider_settings, tool_settings},
 };
 use clap::{Parser, Subcommand};
 
@@ -61,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
     let settings =
         provider_settings(cli.config.as_deref()).context("reading the provider settings")?;
     let mcp_settings = mcp_server::settings::Settings::load(cli.config.as_deref())?;
+    let tools = tool_settings(cli.config.as_deref()).context("reading the MCP server settings")?;
     match cli.command {
         Command::Serve {
             host,
@@ -77,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
                 database_url,
                 max_concurrent_runs: max_concurrent_sessions,
                 providers: settings,
+                tools,
                 mcp,
             };
             let app = Application::build(options).await?;
@@ -92,7 +93,7 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
         }
         Command::Ask { question, provider } => {
-            let toolbox = Arc::new(Toolbox::embedded(&mcp_settings).await?);
+            let toolbox = Arc::new(chat_server::settings::toolbox(&tools, &mcp_settings).await?);
             let mut settings = settings;
             if provider.is_some() {
                 settings.llm_provider = provider;

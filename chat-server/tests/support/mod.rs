@@ -13,7 +13,9 @@ use mcp_server::{
     tools::ServerState,
 };
 
-fn state() -> Arc<ServerState> {
+/// The EMIS server state over the bundled data, shared by the tests.
+#[allow(dead_code)]
+pub fn state() -> Arc<ServerState> {
     static STATE: OnceLock<Arc<ServerState>> = OnceLock::new();
     STATE
         .get_or_init(|| {
@@ -30,10 +32,17 @@ fn state() -> Arc<ServerState> {
         .clone()
 }
 
+#[allow(dead_code)] // not every test binary uses it
 pub async fn toolbox() -> Arc<Toolbox> {
     Arc::new(
         Toolbox::connect(state())
             .await
             .expect("the embedded EMIS tools"),
     )
+}
+
+/// The values the offline planner recognises, from the bundled data.
+#[allow(dead_code)] // not every test binary uses it
+pub fn known_values() -> chat_server::providers::offline::KnownValues {
+    chat_server::toolbox::known_values(&state())
 }
