@@ -33,6 +33,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     manager: Arc<RunManager>,
+    default_provider: String,
 }
 
 impl Application {
@@ -47,6 +48,7 @@ impl Application {
             &options.providers,
             toolbox.known_values(),
         )?);
+        let default_provider = registry.default_provider().name().to_owned();
         let limits = RunLimits {
             tool_timeout: options.mcp.tool_timeout(),
             ..RunLimits::default()
@@ -76,7 +78,13 @@ impl Application {
             listener,
             router: http::router(state),
             manager,
+            default_provider,
         })
+    }
+
+    /// Name of the provider agents use by default (`offline` when no key is set).
+    pub fn default_provider(&self) -> &str {
+        &self.default_provider
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

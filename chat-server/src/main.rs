@@ -22,7 +22,7 @@ struct Cli {
     #[arg(long, global = true, env = "MAS_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand)]
@@ -61,7 +61,20 @@ async fn main() -> anyhow::Result<()> {
         provider_settings(cli.config.as_deref()).context("reading the provider settings")?;
     let mcp_settings = mcp_server::settings::Settings::load(cli.config.as_deref())?;
     let tools = tool_settings(cli.config.as_deref()).context("reading the MCP server settings")?;
-    match cli.command {
+    let command = cli.command.unwrap_or(Command::Serve {
+        host: std::env::var("CHAT_HOST").unwrap_or_else(|_| "127.0.0.1".into()),
+        port: std::env::var("CHAT_PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(8000),
+        database_url: std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "sqlite://mas-chat.db".into()),
+        max_concurrent_sessions: std::env::var("MAX_CONCURRENT_SESSIONS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(100),
+    });
+    match command {
         Command::Serve {
             host,
             port,
@@ -82,7 +95,15 @@ async fn main() -> anyhow::Result<()> {
             };
             let app = Application::build(options).await?;
             let addr = app.local_addr()?;
-            eprintln!("MAS chat API on http://{addr} (POST /chat/stream, GET /api/sessions)");
+            eprintln!(
+                "MAS chat server: open http://{addr}/ (POST /chat/stream, GET /api/sessions)"
+            );
+            if app.default_provider() == "offline" {
+                eprintln!(
+                    "No LLM is configured: the offline planner answers. Set GOOGLE_API_KEY, OPENAI_API_KEY \
+                     (or OPENAI_BASE_URL) or ANTHROPIC_API_KEY to use a real model."
+                );
+            }
             let shutdown = tokio_util::sync::CancellationToken::new();
             let stop = shutdown.clone();
             tokio::spawn(async move {

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod protocol;
+pub mod telemetry;
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
@@ -40,7 +41,9 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
+    mcp_server::telemetry::metrics_handle();
     Router::new()
+        .route("/", get(index))
         .route("/chat/stream", post(chat_stream))
         .route("/api/chat", post(chat))
         .route("/api/runs/{run_id}/stream", get(run_stream))
@@ -54,6 +57,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(ready))
+        .route("/metrics", get(telemetry::metrics))
+        .layer(axum::middleware::from_fn(telemetry::track))
         .with_state(state)
 }
 
@@ -357,4 +362,20 @@ async fn delete_session(
 async fn ready(State(state): State<AppState>) -> Result<Response, AppError> {
     state.store.ping().await?;
     Ok(Json(json!({ "status": "ready", "active_runs": state.manager.active() })).into_response())
+}
+
+/// What this server offers (the web UI will live here).
+async fn index(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({
+        "service": "MAS chat server",
+        "agents": state.manager.agent_names(),
+        "endpoints": {
+            "POST /chat/stream": "start a run; Server-Sent Events in the AI SDK UI message stream protocol",
+            "GET /api/runs/{run_id}/stream": "follow or resume a run (Last-Event-ID)",
+            "POST /api/runs/{run_id}/cancel": "stop a run, keeping its partial answer",
+            "POST /api/chat": "the same run without streaming",
+            "GET /api/sessions": "conversations",
+            "GET /health, /ready, /metrics": "operations"
+        }
+    }))
 }

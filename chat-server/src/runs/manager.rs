@@ -167,7 +167,9 @@ impl RunManager {
         let cancel = CancellationToken::new();
         if let Ok(mut active) = self.active.lock() {
             active.insert(run.id.clone(), cancel.clone());
+            metrics::gauge!("mas_active_sessions").set(active.len() as f64);
         }
+        tracing::info!(run_id = %run.id, session_id = %session.id, agent = %entry, "run started");
         let handle = RunHandle {
             run_id: run.id.clone(),
             session_id: session.id.clone(),
@@ -222,6 +224,10 @@ impl RunManager {
             self.log.append(&run_id, event.clone()).await;
             let result = match &event {
                 RunEvent::TextDelta { text: piece } => {
+                    if first_token.is_none() {
+                        metrics::histogram!("mas_llm_time_to_first_token_seconds")
+                            .record(started.elapsed().as_secs_f64());
+                    }
                     first_token.get_or_insert(started.elapsed().as_millis() as i64);
                     text.push_str(piece);
                     if saved.elapsed() >= SAVE_EVERY {
@@ -261,10 +267,10 @@ impl RunManager {
                 }
                 RunEvent::ToolOutput {
                     call_id,
+                    tool,
                     output,
                     is_error,
                     duration_ms,
-                    ..
                 } => match calls.remove(call_id) {
                     Some(id) => {
                         let status = match (*is_error, output.as_str()) {
@@ -272,13 +278,31 @@ impl RunManager {
                             (true, _) => ToolStatus::Error,
                             _ => ToolStatus::Ok,
                         };
+                        let label = match status {
+                            ToolStatus::Ok => "ok",
+                            ToolStatus::Cancelled => "cancelled",
+                            _ => "error",
+                        };
+                        metrics::counter!("mas_agent_tool_calls_total", "tool_name" => tool.clone(), "status" => label).increment(1);
                         self.store
                             .finish_tool_call(&id, status, output, *duration_ms as i64)
                             .await
                     }
                     None => Ok(()),
                 },
-                RunEvent::Usage { usage, .. } => {
+                RunEvent::Usage {
+                    usage,
+                    provider,
+                    model,
+                } => {
+                    for (direction, n) in [
+                        ("input", usage.input_tokens),
+                        ("output", usage.output_tokens),
+                    ] {
+                        if let Some(n) = n {
+                            metrics::counter!("mas_llm_tokens_total", "provider" => provider.clone(), "model" => model.clone(), "direction" => direction).increment(n);
+                        }
+                    }
                     let add = |a: Option<i64>, b: Option<u64>| match (a, b) {
                         (a, Some(b)) => Some(a.unwrap_or(0) + b as i64),
                         (a, None) => a,
@@ -334,7 +358,9 @@ impl RunManager {
         }
         if let Ok(mut active) = self.active.lock() {
             active.remove(&run_id);
+            metrics::gauge!("mas_active_sessions").set(active.len() as f64);
         }
+        tracing::info!(run_id = %run_id, elapsed_ms = started.elapsed().as_millis() as u64, "run ended");
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -210,6 +210,28 @@ async fn a_streamed_run_speaks_the_ai_sdk_protocol_and_is_saved() {
             .iter()
             .any(|c| c["name"] == "school_statistics" && c["status"] == "ok")
     );
+
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(
+            "mas_requests_total{method=\"POST\",endpoint=\"/chat/stream\",status=\"200\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("mas_agent_tool_calls_total{tool_name=\"school_statistics\",status=\"ok\"}")
+    );
+    assert!(metrics.contains("mas_llm_time_to_first_token_seconds"));
+    assert!(metrics.contains("mas_active_sessions"));
 }
 
 #[tokio::test]
