@@ -26,6 +26,7 @@ pub struct ServeOptions {
     pub max_concurrent_runs: usize,
     pub providers: ProviderSettings,
     pub tools: crate::settings::ToolSettings,
+    pub agents: AgentSet,
     pub mcp: mcp_server::settings::Settings,
 }
 

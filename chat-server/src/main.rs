@@ -91,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
                 max_concurrent_runs: max_concurrent_sessions,
                 providers: settings,
                 tools,
+                agents: chat_server::settings::agents(cli.config.as_deref())?,
                 mcp,
             };
             let app = Application::build(options).await?;

@@ -66,3 +66,71 @@ pub async fn toolbox(
         }
     }
 }
+
+/// Agent definitions (`[[agents]]` in the config file); the built-in set when there are none.
+pub fn agents(file: Option<&Path>) -> anyhow::Result<crate::agent::AgentSet> {
+    #[derive(serde::Deserialize, Default)]
+    struct File {
+        #[serde(default)]
+        agents: Vec<crate::agent::AgentDef>,
+    }
+    let Some(path) = file else {
+        return Ok(crate::agent::AgentSet::builtin());
+    };
+    let parsed: File = Figment::new()
+        .merge(Toml::file_exact(path))
+        .extract()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if parsed.agents.is_empty() {
+        return Ok(crate::agent::AgentSet::builtin());
+    }
+    crate::agent::AgentSet::new(parsed.agents)
+        .map_err(|e| anyhow::anyhow!("invalid [[agents]] in {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agents_come_from_the_config_file_with_their_handoffs_checked() {
+        let dir = std::env::temp_dir().join(format!("mas-agents-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("mas.toml");
+        std::fs::write(
+            &file,
+            r#"
+[[agents]]
+name = "helper"
+title = "Helper"
+description = "Answers everything"
+system_prompt = "Be helpful."
+tools = ["search_*"]
+handoffs = ["stats"]
+
+[[agents]]
+name = "stats"
+title = "Statistician"
+description = "Counts"
+provider = "offline"
+system_prompt = "Count."
+tools = ["school_statistics"]
+"#,
+        )
+        .expect("write");
+        let set = agents(Some(&file)).expect("agents");
+        assert_eq!(set.entry().name, "helper");
+        assert_eq!(
+            set.get("stats").and_then(|a| a.provider.as_deref()),
+            Some("offline")
+        );
+        std::fs::write(&file, "[[agents]]\nname = \"a\"\ntitle = \"A\"\ndescription = \"d\"\nsystem_prompt = \"p\"\nhandoffs = [\"ghost\"]\n").expect("write");
+        assert!(
+            agents(Some(&file))
+                .expect_err("unknown handoff")
+                .to_string()
+                .contains("ghost")
+        );
+        assert_eq!(agents(None).expect("builtin").entry().name, "coordinator");
+    }
+}
