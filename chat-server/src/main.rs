@@ -52,11 +52,11 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = std::env::var("LOG_LEVEL").unwrap_or_else(|_| "warn".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    // Logs go to stderr (stdout carries `ask` answers); LOG_FORMAT=json for JSON lines.
+    let level = std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".into());
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json");
+    let asking = matches!(cli.command, Some(Command::Ask { .. }));
+    mcp_server::telemetry::init_logging(if asking { "warn" } else { &level }, json);
     let settings =
         provider_settings(cli.config.as_deref()).context("reading the provider settings")?;
     let mcp_settings = mcp_server::settings::Settings::load(cli.config.as_deref())?;
@@ -108,7 +108,7 @@ async fn main() -> anyhow::Result<()> {
             let shutdown = tokio_util::sync::CancellationToken::new();
             let stop = shutdown.clone();
             tokio::spawn(async move {
-                let _ = tokio::signal::ctrl_c().await;
+                mcp_server::signals::terminated().await;
                 stop.cancel();
             });
             app.serve(shutdown, std::time::Duration::from_secs(30))

@@ -10,6 +10,7 @@ pub mod conformance;
 pub mod emis;
 pub mod http;
 pub mod settings;
+pub mod signals;
 pub mod telemetry;
 pub mod tools;
 

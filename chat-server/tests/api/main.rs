@@ -51,6 +51,28 @@ impl LlmProvider for Slow {
     }
 }
 
+/// A model that sends a little text, then bytes that cannot be parsed.
+struct Garbage;
+
+#[async_trait]
+impl LlmProvider for Garbage {
+    fn name(&self) -> &str {
+        "garbage"
+    }
+    fn model(&self) -> &str {
+        "garbage-1"
+    }
+    async fn stream(&self, _: &ChatRequest) -> Result<EventStream, ProviderError> {
+        let items = vec![
+            Ok(ProviderEvent::TextDelta { text: "Hal".into() }),
+            Err(ProviderError::Protocol(
+                "bad chunk: expected value at line 1 column 1".into(),
+            )),
+        ];
+        Ok(futures::stream::iter(items).boxed())
+    }
+}
+
 struct App {
     base: String,
     http: reqwest::Client,
@@ -533,4 +555,61 @@ async fn bad_input_gets_a_4xx_with_a_message() {
         .await
         .expect("get");
     assert_eq!(page.status(), 400);
+}
+
+#[tokio::test]
+async fn provider_garbage_ends_the_run_with_an_error_event_and_a_failed_run() {
+    let app = app(Registry::single(Arc::new(Garbage))).await;
+    let body = app
+        .http
+        .post(format!("{}/chat/stream", app.base))
+        .json(&json!({ "message": "Hello" }))
+        .send()
+        .await
+        .expect("post")
+        .text()
+        .await
+        .expect("body");
+    let events = events(&body);
+    assert_eq!(events.last().map(|(_, d)| d.as_str()), Some("[DONE]"));
+    let parts = parts(&events);
+    let error = parts
+        .iter()
+        .find(|p| p["type"] == "error")
+        .expect("an error part");
+    assert!(
+        error["errorText"]
+            .as_str()
+            .expect("text")
+            .contains("could not be read"),
+        "{error}"
+    );
+    assert_eq!(parts.last().expect("parts")["type"], "finish");
+    let session_id = parts[1]["data"]["sessionId"]
+        .as_str()
+        .expect("session")
+        .to_owned();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let session: Value = app
+        .http
+        .get(format!("{}/api/sessions/{session_id}", app.base))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(session["messages"][1]["status"], "failed");
+    assert_eq!(session["messages"][1]["content"], "Hal");
+
+    let reply = app
+        .http
+        .post(format!("{}/api/chat", app.base))
+        .json(&json!({ "message": "Hello" }))
+        .send()
+        .await
+        .expect("chat");
+    assert_eq!(reply.status(), 502);
+    let envelope: Value = reply.json().await.expect("json");
+    assert_eq!(envelope["error"]["code"], "upstream_error");
 }
