@@ -37,6 +37,24 @@ pub struct Application {
     default_provider: String,
 }
 
+/// The agents over the configured MCP servers and providers.
+pub async fn agents(
+    providers: &ProviderSettings,
+    tools: &crate::settings::ToolSettings,
+    agents: AgentSet,
+    mcp: &mcp_server::settings::Settings,
+) -> anyhow::Result<Arc<AgentRunner>> {
+    let toolbox = Arc::new(crate::settings::toolbox(tools, mcp).await?);
+    let registry = Arc::new(Registry::from_settings(providers, toolbox.known_values())?);
+    let limits = RunLimits {
+        tool_timeout: mcp.tool_timeout(),
+        ..RunLimits::default()
+    };
+    Ok(Arc::new(AgentRunner::new(
+        agents, registry, toolbox, limits,
+    )))
+}
+
 impl Application {
     pub async fn build(options: ServeOptions) -> anyhow::Result<Self> {
         let store = Arc::new(
@@ -44,22 +62,14 @@ impl Application {
                 .await
                 .context("opening the chat database")?,
         );
-        let toolbox = Arc::new(crate::settings::toolbox(&options.tools, &options.mcp).await?);
-        let registry = Arc::new(Registry::from_settings(
+        let runner = agents(
             &options.providers,
-            toolbox.known_values(),
-        )?);
-        let default_provider = registry.default_provider().name().to_owned();
-        let limits = RunLimits {
-            tool_timeout: options.mcp.tool_timeout(),
-            ..RunLimits::default()
-        };
-        let runner = Arc::new(AgentRunner::new(
-            AgentSet::builtin(),
-            registry,
-            toolbox,
-            limits,
-        ));
+            &options.tools,
+            options.agents.clone(),
+            &options.mcp,
+        )
+        .await?;
+        let default_provider = runner.default_provider_name();
         let log = Arc::new(MemoryRunLog::new(Duration::from_secs(3600)));
         let manager = Arc::new(RunManager::new(
             store.clone(),

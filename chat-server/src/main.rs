@@ -4,13 +4,10 @@
 use std::{io::Write, path::PathBuf};
 
 use anyhow::Context;
-use std::sync::Arc;
-
 use chat_server::{
-    agent::{AgentRunner, AgentSet, RunEvent, RunLimits},
+    agent::RunEvent,
     app::{Application, ServeOptions},
     ask::ask,
-    providers::registry::Registry,
     settings::{provider_settings, tool_settings},
 };
 use clap::{Parser, Subcommand};
@@ -115,24 +112,15 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
         }
         Command::Ask { question, provider } => {
-            let toolbox = Arc::new(chat_server::settings::toolbox(&tools, &mcp_settings).await?);
             let mut settings = settings;
             if provider.is_some() {
                 settings.llm_provider = provider;
             }
-            let registry = Arc::new(Registry::from_settings(&settings, toolbox.known_values())?);
-            let default = registry.default_provider();
+            let agent_set = chat_server::settings::agents(cli.config.as_deref())?;
+            let runner =
+                chat_server::app::agents(&settings, &tools, agent_set, &mcp_settings).await?;
+            let default = runner.provider_for_name(&runner.agents().entry().name);
             eprintln!("[{} · {}]", default.name(), default.model());
-            let limits = RunLimits {
-                tool_timeout: mcp_settings.tool_timeout(),
-                ..RunLimits::default()
-            };
-            let runner = Arc::new(AgentRunner::new(
-                AgentSet::builtin(),
-                registry,
-                toolbox,
-                limits,
-            ));
             let mut stdout = std::io::stdout();
             let answer = ask(runner, &question, |event| match event {
                 RunEvent::TextDelta { text } => {

@@ -10,8 +10,12 @@ use figment::{
 
 use crate::providers::registry::{ENV_VARS, ProviderSettings};
 
-/// Loads provider settings from `file` (if given) and the environment.
-pub fn provider_settings(file: Option<&Path>) -> Result<ProviderSettings, Box<figment::Error>> {
+/// `T` from `file` (if given), then the environment variables in `env` (which win),
+/// each mapped to the lower-case field of the same name.
+fn layered<T: serde::de::DeserializeOwned>(
+    file: Option<&Path>,
+    env: &[&str],
+) -> Result<T, Box<figment::Error>> {
     let mut figment = Figment::new();
     if let Some(path) = file {
         figment = figment.merge(Toml::file_exact(path));
@@ -19,11 +23,16 @@ pub fn provider_settings(file: Option<&Path>) -> Result<ProviderSettings, Box<fi
     figment
         .merge(
             Env::raw()
-                .only(ENV_VARS)
+                .only(env)
                 .map(|k| k.as_str().to_ascii_lowercase().into()),
         )
         .extract()
         .map_err(Box::new)
+}
+
+/// Loads provider settings from `file` (if given) and the environment.
+pub fn provider_settings(file: Option<&Path>) -> Result<ProviderSettings, Box<figment::Error>> {
+    layered(file, ENV_VARS)
 }
 
 /// Where the agents' tools come from.
@@ -39,18 +48,7 @@ pub struct ToolSettings {
 
 /// Loads tool settings from `file` (if given) and `MCP_SERVER_URL`.
 pub fn tool_settings(file: Option<&Path>) -> Result<ToolSettings, Box<figment::Error>> {
-    let mut figment = Figment::new();
-    if let Some(path) = file {
-        figment = figment.merge(Toml::file_exact(path));
-    }
-    figment
-        .merge(
-            Env::raw()
-                .only(&["MCP_SERVER_URL"])
-                .map(|k| k.as_str().to_ascii_lowercase().into()),
-        )
-        .extract()
-        .map_err(Box::new)
+    layered(file, &["MCP_SERVER_URL"])
 }
 
 /// The toolbox the settings describe.

@@ -100,6 +100,11 @@ impl AgentRunner {
         &self.agents
     }
 
+    /// Name of the default provider (`offline` when no key is configured).
+    pub fn default_provider_name(&self) -> String {
+        self.registry.default_provider().name().to_owned()
+    }
+
     /// The provider an agent (by name) would use.
     pub fn provider_for_name(&self, agent: &str) -> Arc<dyn LlmProvider> {
         match self.agents.get(agent) {
