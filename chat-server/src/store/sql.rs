@@ -64,8 +64,9 @@ impl SqlStore {
             Engine::Sqlite => {
                 options = options.after_connect(|conn, _| {
                     Box::pin(async move {
-                        // Cascading deletes need foreign keys on; WAL lets readers run beside the writer.
-                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;")
+                        // Cascading deletes need foreign keys on; WAL lets readers run beside the writer,
+                        // and with WAL, synchronous=NORMAL stays crash-safe while committing much faster.
+                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
                             .await?;
                         Ok(())
                     })

@@ -1,0 +1,270 @@
+//! Chat-server relay benchmark: a fake OpenAI-compatible model streaming
+//! 1,000 tokens as fast as it can, read directly and through the chat server
+//! (agent loop, run log, SQLite saves, AI SDK protocol, SSE). Prints the time
+//! to first token each adds, relayed tokens/s, and what 2,000 concurrent
+//! streams cost. Run: `cargo bench -p chat-server --bench relay`.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{Router, body::Body, extract::State, response::Response, routing::post};
+use bytes::Bytes;
+use chat_server::{
+    agent::{AgentDef, AgentRunner, AgentSet, RunLimits},
+    http::{self, AppState},
+    providers::{
+        client::HttpPolicy,
+        registry::Registry,
+        vendors::{Vendor, VendorProvider},
+    },
+    runs::{MemoryRunLog, RunManager},
+    store::sql::SqlStore,
+    toolbox::Toolbox,
+};
+use futures::StreamExt;
+use serde_json::json;
+
+const TOKENS: usize = 1_000;
+
+fn sse_body(tokens: usize) -> Bytes {
+    let mut s = String::new();
+    for i in 0..tokens {
+        let chunk = json!({ "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "fake",
+            "choices": [{ "index": 0, "delta": { "content": format!("t{i} ") }, "finish_reason": null }] });
+        s.push_str(&format!("data: {chunk}\n\n"));
+    }
+    s.push_str(&format!("data: {}\n\n", json!({ "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "fake", "choices": [{ "index": 0, "delta": {}, "finish_reason": "stop" }] })));
+    s.push_str("data: [DONE]\n\n");
+    Bytes::from(s)
+}
+
+#[derive(Clone)]
+struct Fake {
+    fast: Bytes,
+    /// Tokens per slow stream (one every 50 ms), for the concurrency test.
+    slow_tokens: usize,
+}
+
+async fn fake(State(f): State<Fake>, body: Bytes) -> Response {
+    let slow = body.windows(4).any(|w| w == b"SLOW");
+    let body = if slow {
+        let n = f.slow_tokens;
+        let chunks = futures::stream::iter(0..=n).then(move |i| async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let text = if i < n {
+                format!("data: {}\n\n", json!({ "choices": [{ "index": 0, "delta": { "content": "s " } }] }))
+            } else {
+                "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n".to_owned()
+            };
+            Ok::<_, std::io::Error>(Bytes::from(text))
+        });
+        Body::from_stream(chunks)
+    } else {
+        Body::from(f.fast.clone())
+    };
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(body)
+        .expect("response")
+}
+
+async fn serve(router: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}")
+}
+
+fn pct(mut v: Vec<Duration>, p: f64) -> Duration {
+    v.sort();
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Reads an SSE response: (time to the first token, tokens, total time).
+async fn read(
+    response: reqwest::Response,
+    started: Instant,
+    marker: &str,
+) -> (Duration, usize, Duration) {
+    let mut first = None;
+    let mut tokens = 0;
+    let mut body = response.bytes_stream();
+    let mut carry = String::new();
+    while let Some(chunk) = body.next().await {
+        carry.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+        while let Some(end) = carry.find("\n\n") {
+            let event: String = carry.drain(..end + 2).collect();
+            if event.contains(marker) {
+                tokens += 1;
+                first.get_or_insert_with(|| started.elapsed());
+            }
+        }
+    }
+    (first.unwrap_or_default(), tokens, started.elapsed())
+}
+
+#[tokio::main]
+async fn main() {
+    let fake_url = serve(Router::new().fallback(post(fake)).with_state(Fake {
+        fast: sse_body(TOKENS),
+        slow_tokens: 20,
+    }))
+    .await;
+    let dir = std::env::temp_dir().join(format!("mas-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = Arc::new(
+        SqlStore::connect(&format!("sqlite://{}", dir.join("chat.db").display()), 8)
+            .await
+            .expect("store"),
+    );
+    let settings =
+        mcp_server::settings::Settings::from_figment(mcp_server::settings::Settings::defaults())
+            .expect("settings");
+    let toolbox = Arc::new(Toolbox::embedded(&settings).await.expect("tools"));
+    let provider = VendorProvider::new(
+        Vendor::OpenAi,
+        "fake",
+        &format!("{fake_url}/v1"),
+        None,
+        HttpPolicy::default(),
+    )
+    .expect("provider");
+    let relay = AgentDef {
+        name: "relay".into(),
+        title: "Relay".into(),
+        description: "Answers directly".into(),
+        provider: None,
+        model: None,
+        system_prompt: "Answer.".into(),
+        tools: vec![],
+        handoffs: vec![],
+        requires_tool: None,
+    };
+    let agents = AgentSet::new(vec![relay]).expect("agents");
+    let runner = Arc::new(AgentRunner::new(
+        agents,
+        Arc::new(Registry::single(Arc::new(provider))),
+        toolbox,
+        RunLimits::default(),
+    ));
+    let manager = Arc::new(RunManager::new(
+        store.clone(),
+        runner,
+        Arc::new(MemoryRunLog::new(Duration::from_secs(30))),
+        10_000,
+    ));
+    let chat_url = serve(http::router(AppState {
+        manager,
+        store,
+        heartbeat: Duration::from_secs(15),
+    }))
+    .await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4_000)
+        .build()
+        .expect("client");
+
+    let rounds = 200;
+    let (mut direct_ttft, mut direct_total, mut relay_ttft, mut relay_total) =
+        (vec![], vec![], vec![], vec![]);
+    for i in 0..rounds + 20 {
+        let started = Instant::now();
+        let r = client
+            .post(format!("{fake_url}/v1/chat/completions"))
+            .json(&json!({ "stream": true }))
+            .send()
+            .await
+            .expect("direct");
+        let (ttft, tokens, total) = read(r, started, "\"content\"").await;
+        assert_eq!(tokens, TOKENS);
+        let started = Instant::now();
+        let r = client
+            .post(format!("{chat_url}/chat/stream"))
+            .json(&json!({ "message": "go" }))
+            .send()
+            .await
+            .expect("relay");
+        let (rttft, rtokens, rtotal) = read(r, started, "\"text-delta\"").await;
+        assert_eq!(rtokens, TOKENS, "every token relayed");
+        if i >= 20 {
+            direct_ttft.push(ttft);
+            direct_total.push(total);
+            relay_ttft.push(rttft);
+            relay_total.push(rtotal);
+        }
+    }
+    let p50 = |v: &Vec<Duration>| pct(v.clone(), 0.5);
+    println!("{TOKENS}-token answers, {rounds} sequential runs each way");
+    println!(
+        "direct from the fake:   TTFT p50 {:.2?}, whole answer p50 {:.2?}",
+        p50(&direct_ttft),
+        p50(&direct_total)
+    );
+    println!(
+        "through the chat server: TTFT p50 {:.2?}, whole answer p50 {:.2?}",
+        p50(&relay_ttft),
+        p50(&relay_total)
+    );
+    println!(
+        "added TTFT p50: {:.2?}",
+        p50(&relay_ttft).saturating_sub(p50(&direct_ttft))
+    );
+    println!(
+        "relayed tokens/s (one stream): {:.0}",
+        TOKENS as f64 / p50(&relay_total).as_secs_f64()
+    );
+
+    // Many streams at once: each 20 slow tokens (~1 s), all open together.
+    for streams in [2_000usize] {
+        let before = rss_kb();
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..streams)
+            .map(|_| {
+                let (client, url) = (client.clone(), chat_url.clone());
+                tokio::spawn(async move {
+                    let r = client
+                        .post(format!("{url}/chat/stream"))
+                        .json(&json!({ "message": "SLOW" }))
+                        .send()
+                        .await
+                        .ok()?;
+                    if !r.status().is_success() {
+                        return None;
+                    }
+                    let (_, tokens, _) = read(r, Instant::now(), "\"text-delta\"").await;
+                    Some(tokens)
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let during = rss_kb();
+        let mut ok = 0;
+        let mut errors = 0;
+        for t in tasks {
+            match t.await {
+                Ok(Some(20)) => ok += 1,
+                _ => errors += 1,
+            }
+        }
+        println!(
+            "{streams} concurrent streams: {ok} complete, {errors} errors, {:.1?} in all; ~{} KiB per open stream (server, client and fake in one process)",
+            started.elapsed(),
+            during.saturating_sub(before) / streams as u64
+        );
+    }
+}
