@@ -118,6 +118,30 @@ async fn read(
     (first.unwrap_or_default(), tokens, started.elapsed())
 }
 
+/// Tokens per second relayed by `streams` concurrent 1,000-token answers.
+async fn aggregate(client: &reqwest::Client, url: &str, streams: usize) -> f64 {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..streams)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.to_owned());
+            tokio::spawn(async move {
+                let r = client
+                    .post(url)
+                    .json(&json!({ "message": "go" }))
+                    .send()
+                    .await
+                    .expect("stream");
+                read(r, Instant::now(), "\"text-delta\"").await.1
+            })
+        })
+        .collect();
+    let mut tokens = 0;
+    for t in tasks {
+        tokens += t.await.expect("task");
+    }
+    tokens as f64 / started.elapsed().as_secs_f64()
+}
+
 #[tokio::main]
 async fn main() {
     let fake_url = serve(Router::new().fallback(post(fake)).with_state(Fake {
@@ -228,6 +252,57 @@ async fn main() {
         "relayed tokens/s (one stream): {:.0}",
         TOKENS as f64 / p50(&relay_total).as_secs_f64()
     );
+
+    // Aggregate throughput: 50 streams of 1,000 tokens at once, ours and (when
+    // FASTAPI_PYTHON names a Python with fastapi, sse-starlette, httpx and uvicorn)
+    // a FastAPI relay of the same fake.
+    let ours = aggregate(&client, &format!("{chat_url}/chat/stream"), 50).await;
+    println!(
+        "50 concurrent 1,000-token streams through the chat server: {ours:.0} tokens/s relayed"
+    );
+    if let Ok(python) = std::env::var("FASTAPI_PYTHON") {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let mut child = std::process::Command::new(python)
+            .args([
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/fastapi_relay.py"),
+                &fake_url,
+                &port.to_string(),
+            ])
+            .spawn()
+            .expect("start the FastAPI relay");
+        let url = format!("http://127.0.0.1:{port}/chat/stream");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let single = {
+            let started = Instant::now();
+            let r = client
+                .post(&url)
+                .json(&json!({ "message": "go" }))
+                .send()
+                .await
+                .expect("python relay");
+            let (ttft, tokens, total) = read(r, started, "\"text-delta\"").await;
+            assert_eq!(tokens, TOKENS);
+            (ttft, total)
+        };
+        let theirs = aggregate(&client, &url, 50).await;
+        println!(
+            "FastAPI + sse-starlette relay of the same fake: TTFT {:.2?}, one stream {:.0} tokens/s, 50 streams {theirs:.0} tokens/s",
+            single.0,
+            TOKENS as f64 / single.1.as_secs_f64()
+        );
+        println!("ratio (50 streams): {:.1}x", ours / theirs);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 
     // Many streams at once: each 20 slow tokens (~1 s), all open together.
     for streams in [2_000usize] {

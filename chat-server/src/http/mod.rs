@@ -173,16 +173,15 @@ async fn run_stream(
     Path(run_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let run = state
-        .store
-        .run(&run_id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no run has id {run_id:?}")))?;
-    if state.manager.log().read(&run_id, u64::MAX).await.is_none() {
-        return Err(AppError::Gone(format!(
-            "the events of run {run_id} are no longer kept; read the session instead"
-        )));
-    }
+    // The log knows the runs it holds; the store, runs whose events have expired.
+    let Some(session_id) = state.manager.log().session(&run_id).await else {
+        return Err(match state.store.run(&run_id).await? {
+            Some(_) => AppError::Gone(format!(
+                "the events of run {run_id} are no longer kept; read the session instead"
+            )),
+            None => AppError::NotFound(format!("no run has id {run_id:?}")),
+        });
+    };
     let after = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
         None => (0, 0),
         Some(id) => protocol::parse_event_id(id).ok_or_else(|| {
@@ -191,29 +190,26 @@ async fn run_stream(
             ))
         })?,
     };
-    Ok(sse(&state, run_id, run.session_id, after))
+    Ok(sse(&state, run_id, session_id, after))
 }
 
 async fn cancel(
     State(state): State<AppState>,
     Path(run_id): Path<String>,
 ) -> Result<Response, AppError> {
-    let run = state
-        .store
-        .run(&run_id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no run has id {run_id:?}")))?;
     if state.manager.cancel(&run_id) {
-        Ok((
+        return Ok((
             StatusCode::ACCEPTED,
             Json(json!({ "run_id": run_id, "status": "cancelling" })),
         )
-            .into_response())
-    } else {
-        Err(AppError::Conflict(format!(
+            .into_response());
+    }
+    match state.store.run(&run_id).await? {
+        Some(run) => Err(AppError::Conflict(format!(
             "run {run_id} is not running (status {:?})",
             run.status
-        )))
+        ))),
+        None => Err(AppError::NotFound(format!("no run has id {run_id:?}"))),
     }
 }
 

@@ -19,8 +19,10 @@ pub type Numbered = (u64, RunEvent);
 
 #[async_trait]
 pub trait RunLog: Send + Sync {
-    /// Opens the log of a new run.
-    async fn create(&self, run_id: &str);
+    /// Opens the log of a new run of `session_id`.
+    async fn create(&self, run_id: &str, session_id: &str);
+    /// The session a logged run belongs to.
+    async fn session(&self, run_id: &str) -> Option<String>;
     /// Appends an event; returns its number.
     async fn append(&self, run_id: &str, event: RunEvent) -> Option<u64>;
     /// Events numbered after `after`, whether the run is over, or `None` for an unknown run.
@@ -62,6 +64,7 @@ pub fn follow(
 }
 
 struct Entry {
+    session_id: String,
     events: Vec<RunEvent>,
     finished: bool,
     notify: watch::Sender<u64>,
@@ -84,18 +87,25 @@ impl MemoryRunLog {
 
 #[async_trait]
 impl RunLog for MemoryRunLog {
-    async fn create(&self, run_id: &str) {
+    async fn create(&self, run_id: &str, session_id: &str) {
         let (notify, _) = watch::channel(0);
         if let Ok(mut runs) = self.runs.lock() {
-            runs.insert(
-                run_id.to_owned(),
-                Entry {
-                    events: Vec::new(),
-                    finished: false,
-                    notify,
-                },
-            );
+            let entry = Entry {
+                session_id: session_id.to_owned(),
+                events: Vec::new(),
+                finished: false,
+                notify,
+            };
+            runs.insert(run_id.to_owned(), entry);
         }
+    }
+
+    async fn session(&self, run_id: &str) -> Option<String> {
+        self.runs
+            .lock()
+            .ok()?
+            .get(run_id)
+            .map(|e| e.session_id.clone())
     }
 
     async fn append(&self, run_id: &str, event: RunEvent) -> Option<u64> {
@@ -161,7 +171,7 @@ mod tests {
     #[tokio::test]
     async fn a_reader_gets_exactly_the_events_after_its_last_id_then_the_live_tail() {
         let log: Arc<dyn RunLog> = Arc::new(MemoryRunLog::new(Duration::from_secs(60)));
-        log.create("r").await;
+        log.create("r", "s").await;
         for t in ["a", "b", "c"] {
             log.append("r", text(t)).await;
         }

@@ -148,30 +148,42 @@ impl RunManager {
             .clone()
             .unwrap_or_else(|| self.runner.agents().entry().name.clone());
         let provider = self.runner.provider_for_name(&entry);
-        let run = self
-            .store
-            .start_run(&session.id, &entry, provider.name(), provider.model())
-            .await?;
-        let assistant = self
-            .store
-            .append_message(
-                &session.id,
-                Some(&run.id),
-                Role::Assistant,
-                Some(&entry),
-                "",
-                MessageStatus::Streaming,
-            )
-            .await?;
-        self.log.create(&run.id).await;
+        let run_id = uuid::Uuid::new_v4().to_string();
+        self.log.create(&run_id, &session.id).await;
         let cancel = CancellationToken::new();
         if let Ok(mut active) = self.active.lock() {
-            active.insert(run.id.clone(), cancel.clone());
+            active.insert(run_id.clone(), cancel.clone());
             metrics::gauge!("mas_active_sessions").set(active.len() as f64);
         }
-        tracing::info!(run_id = %run.id, session_id = %session.id, agent = %entry, "run started");
+        tracing::info!(run_id = %run_id, session_id = %session.id, agent = %entry, "run started");
+        // The run row and the (empty, streaming) answer are written beside the
+        // model call, not before it: they are off the time-to-first-token path.
+        let setup = {
+            let (store, run_id, session_id, agent) = (
+                self.store.clone(),
+                run_id.clone(),
+                session.id.clone(),
+                entry.clone(),
+            );
+            let (provider, model) = (provider.name().to_owned(), provider.model().to_owned());
+            tokio::spawn(async move {
+                store
+                    .start_run(&run_id, &session_id, &agent, &provider, &model)
+                    .await?;
+                store
+                    .append_message(
+                        &session_id,
+                        Some(&run_id),
+                        Role::Assistant,
+                        Some(&agent),
+                        "",
+                        MessageStatus::Streaming,
+                    )
+                    .await
+            })
+        };
         let handle = RunHandle {
-            run_id: run.id.clone(),
+            run_id: run_id.clone(),
             session_id: session.id.clone(),
         };
         let manager = self.clone();
@@ -181,7 +193,7 @@ impl RunManager {
             cancel,
         };
         self.tasks
-            .spawn(async move { manager.produce(run.id, assistant, input).await });
+            .spawn(async move { manager.produce(run_id, setup, input).await });
         Ok(handle)
     }
 
@@ -210,7 +222,12 @@ impl RunManager {
         }
     }
 
-    async fn produce(self: Arc<Self>, run_id: String, message: MessageRecord, input: RunInput) {
+    async fn produce(
+        self: Arc<Self>,
+        run_id: String,
+        setup: tokio::task::JoinHandle<Result<MessageRecord, StoreError>>,
+        input: RunInput,
+    ) {
         let started = Instant::now();
         let mut events = Box::pin(self.runner.clone().run(input));
         let mut text = String::new();
@@ -220,8 +237,32 @@ impl RunManager {
         let (mut input_tokens, mut output_tokens) = (None::<i64>, None::<i64>);
         let mut calls: HashMap<String, String> = HashMap::new();
         let mut terminal = false;
+        let mut setup = Some(setup);
+        let mut record: Option<MessageRecord> = None;
         while let Some(event) = events.next().await {
             self.log.append(&run_id, event.clone()).await;
+            let needs_record = !matches!(
+                event,
+                RunEvent::AgentChanged { .. }
+                    | RunEvent::StepStarted { .. }
+                    | RunEvent::ToolInputStart { .. }
+                    | RunEvent::ToolInputDelta { .. }
+                    | RunEvent::ReasoningDelta { .. }
+                    | RunEvent::Usage { .. }
+            );
+            if needs_record && let Some(handle) = setup.take() {
+                record = match handle.await {
+                    Ok(Ok(message)) => Some(message),
+                    Ok(Err(e)) => {
+                        tracing::error!(run_id = %run_id, error = %e, "saving the run failed; it goes on unsaved");
+                        None
+                    }
+                    Err(e) => {
+                        tracing::error!(run_id = %run_id, error = %e, "saving the run failed; it goes on unsaved");
+                        None
+                    }
+                };
+            }
             let result = match &event {
                 RunEvent::TextDelta { text: piece } => {
                     if first_token.is_none() {
@@ -230,7 +271,8 @@ impl RunManager {
                     }
                     first_token.get_or_insert(started.elapsed().as_millis() as i64);
                     text.push_str(piece);
-                    if saved.elapsed() >= SAVE_EVERY {
+                    if let Some(message) = record.as_ref().filter(|_| saved.elapsed() >= SAVE_EVERY)
+                    {
                         saved = Instant::now();
                         self.store
                             .update_message(
@@ -252,19 +294,16 @@ impl RunManager {
                     call_id,
                     tool,
                     input,
-                } => {
-                    match self
+                } => match record.as_ref() {
+                    Some(message) => self
                         .store
-                        .start_tool_call(&message, call_id, tool, &input.to_string())
+                        .start_tool_call(message, call_id, tool, &input.to_string())
                         .await
-                    {
-                        Ok(record) => {
-                            calls.insert(call_id.clone(), record.id);
-                            Ok(())
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
+                        .map(|saved| {
+                            calls.insert(call_id.clone(), saved.id);
+                        }),
+                    None => Ok(()),
+                },
                 RunEvent::ToolOutput {
                     call_id,
                     tool,
@@ -326,7 +365,7 @@ impl RunManager {
                     };
                     self.finish(
                         &run_id,
-                        &message,
+                        record.as_ref(),
                         &text,
                         &reasoning,
                         message_status,
@@ -367,7 +406,7 @@ impl RunManager {
     async fn finish(
         &self,
         run_id: &str,
-        message: &MessageRecord,
+        message: Option<&MessageRecord>,
         text: &str,
         reasoning: &str,
         status: MessageStatus,
@@ -379,9 +418,11 @@ impl RunManager {
                 .finish_tool_call(&id, ToolStatus::Cancelled, "cancelled", 0)
                 .await?;
         }
-        self.store
-            .update_message(&message.id, text, reasoning, status)
-            .await?;
+        if let Some(message) = message {
+            self.store
+                .update_message(&message.id, text, reasoning, status)
+                .await?;
+        }
         self.store.finish_run(run_id, &outcome).await
     }
 }

@@ -150,6 +150,7 @@ pub trait ChatStore: Send + Sync {
 
     async fn start_run(
         &self,
+        run_id: &str,
         session_id: &str,
         agent: &str,
         provider: &str,

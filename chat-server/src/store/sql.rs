@@ -314,13 +314,14 @@ impl ChatStore for SqlStore {
 
     async fn start_run(
         &self,
+        run_id: &str,
         session_id: &str,
         agent: &str,
         provider: &str,
         model: &str,
     ) -> StoreResult<RunRecord> {
         let record = RunRecord {
-            id: new_id(),
+            id: run_id.to_owned(),
             session_id: session_id.to_owned(),
             status: RunStatus::Running,
             agent: agent.to_owned(),

@@ -104,7 +104,13 @@ async fn a_run_keeps_its_messages_tool_calls_and_outcome(store: SqlStore) {
         .await
         .expect("user message");
     let run = store
-        .start_run(&session.id, "schools", "offline", "offline-planner")
+        .start_run(
+            &uuid::Uuid::new_v4().to_string(),
+            &session.id,
+            "schools",
+            "offline",
+            "offline-planner",
+        )
         .await
         .expect("run");
     assert_eq!(run.status, RunStatus::Running);
@@ -189,7 +195,13 @@ async fn deleting_a_session_removes_everything_it_holds(store: SqlStore) {
         .await
         .expect("session");
     let run = store
-        .start_run(&session.id, "a", "offline", "m")
+        .start_run(
+            &uuid::Uuid::new_v4().to_string(),
+            &session.id,
+            "a",
+            "offline",
+            "m",
+        )
         .await
         .expect("run");
     let message = store
