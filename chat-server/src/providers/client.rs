@@ -101,10 +101,13 @@ pub async fn open<P: StreamParser + Default>(
         .retry(backoff)
         .sleep(tokio::time::sleep)
         .when(ProviderError::is_retryable)
-        .adjust(move |e: &ProviderError, planned| match e.retry_after() {
-            Some(hint) if hint > max_hint => None,
-            Some(hint) => Some(hint),
-            None => planned,
+        // `planned` is `None` once the retries are spent; a server's hint
+        // changes when to retry, never whether to.
+        .adjust(move |e: &ProviderError, planned| match (planned, e.retry_after()) {
+            (None, _) => None,
+            (Some(_), Some(hint)) if hint > max_hint => None,
+            (Some(_), Some(hint)) => Some(hint),
+            (planned, None) => planned,
         })
         .notify(|e: &ProviderError, wait| tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "retrying provider call"));
     let response = tokio::time::timeout(policy.deadline, retried)
