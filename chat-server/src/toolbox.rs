@@ -5,16 +5,23 @@
 //! add their tools under a `<server>__` prefix. A server that is down or slow
 //! affects only its own tools: its calls fail as tool errors, and a broken
 //! connection is re-established once per call. rmcp's HTTP client
-//! re-initialises an expired session (404) by itself.
+//! re-initialises an expired session (404) by itself. A server whose tools
+//! change says so (`notifications/tools/list_changed`, on a 2025-11-25
+//! session or a 2026-07-28 `subscriptions/listen` stream) and its tools are
+//! listed again.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock, Weak},
+    time::Duration,
+};
 
 use anyhow::Context;
 use mcp_server::{emis::languages::LANGUAGES, tools::EmisServer, tools::ServerState};
 use rmcp::{
-    RoleClient, ServiceExt,
-    model::{CallToolRequestParams, ContentBlock},
-    service::RunningService,
+    ClientHandler, RoleClient, ServiceExt,
+    model::{CallToolRequestParams, ContentBlock, ServerNotification, SubscriptionFilter, Tool},
+    service::{NotificationContext, Peer, RunningService},
     transport::{
         ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess,
         streamable_http_client::StreamableHttpClientTransportConfig,
@@ -63,12 +70,44 @@ struct Server {
     name: String,
     prefix: Option<String>,
     source: Source,
-    client: Mutex<Option<RunningService<RoleClient, ()>>>,
+    client: Mutex<Option<RunningService<RoleClient, Listener>>>,
+    /// Its tools as last listed: (the spec offered to models, the server's own name).
+    tools: RwLock<Vec<(ToolSpec, String)>>,
+}
+
+/// The client side of one connection: lists the tools again when the server
+/// says they changed.
+#[derive(Clone)]
+struct Listener {
+    server: Weak<Server>,
+}
+
+impl Listener {
+    fn refresh_soon(&self) {
+        if let Some(server) = self.server.upgrade() {
+            // Not awaited here: the notification is handled inside the
+            // connection's own loop, which must stay free to read the answer.
+            tokio::spawn(async move {
+                if let Err(e) = server.list().await {
+                    tracing::warn!(server = %server.name, error = %e, "listing the changed tools failed");
+                }
+            });
+        }
+    }
+}
+
+impl ClientHandler for Listener {
+    async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
+        self.refresh_soon();
+    }
 }
 
 impl Server {
-    async fn open(&self) -> anyhow::Result<RunningService<RoleClient, ()>> {
-        match &self.source {
+    async fn open(self: &Arc<Self>) -> anyhow::Result<RunningService<RoleClient, Listener>> {
+        let listener = Listener {
+            server: Arc::downgrade(self),
+        };
+        let client = match &self.source {
             Source::Embedded(state) => {
                 let (client_io, server_io) = tokio::io::duplex(1 << 20);
                 let server = EmisServer::new(state.clone());
@@ -82,7 +121,7 @@ impl Server {
                         }
                     }
                 });
-                Ok(().serve(client_io).await?)
+                listener.clone().serve(client_io).await?
             }
             Source::Http { url, headers } => {
                 let mut custom = HashMap::new();
@@ -94,42 +133,109 @@ impl Server {
                 }
                 let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
                     .custom_headers(custom);
-                Ok(
-                    ().serve(StreamableHttpClientTransport::from_config(config))
-                        .await?,
-                )
+                listener
+                    .clone()
+                    .serve(StreamableHttpClientTransport::from_config(config))
+                    .await?
             }
             Source::Stdio { command, args } => {
                 let cmd = tokio::process::Command::new(command).configure(|c| {
                     c.args(args);
                 });
-                Ok(().serve(TokioChildProcess::new(cmd)?).await?)
+                listener.clone().serve(TokioChildProcess::new(cmd)?).await?
             }
+        };
+        // A 2026-07-28 server sends list changes only on a subscription.
+        let info = client.peer().peer_info();
+        let announces_changes = info.is_some_and(|i| {
+            !i.protocol_version.has_initialize()
+                && i.capabilities
+                    .tools
+                    .as_ref()
+                    .is_some_and(|t| t.list_changed == Some(true))
+        });
+        if announces_changes {
+            let peer = client.peer().clone();
+            tokio::spawn(async move {
+                let filter = SubscriptionFilter::builder().tools_list_changed().build();
+                let mut subscription = match peer.listen(filter).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "subscribing to tool list changes failed");
+                        return;
+                    }
+                };
+                while let Ok(Some(notification)) = subscription.next().await {
+                    if let ServerNotification::ToolListChangedNotification(_) = notification {
+                        listener.refresh_soon();
+                    }
+                }
+            });
         }
+        Ok(client)
+    }
+
+    /// Lists the server's tools (connecting when needed) and keeps them.
+    async fn list(self: &Arc<Self>) -> anyhow::Result<()> {
+        let peer = self.peer().await?;
+        let tools = tokio::time::timeout(Duration::from_secs(10), peer.list_all_tools()).await??;
+        self.keep(tools);
+        Ok(())
+    }
+
+    fn keep(&self, tools: Vec<Tool>) {
+        let listed = tools
+            .into_iter()
+            .map(|tool| {
+                let exposed = match &self.prefix {
+                    Some(p) => format!("{p}{NAMESPACE}{}", tool.name),
+                    None => tool.name.to_string(),
+                };
+                let spec = ToolSpec {
+                    name: exposed,
+                    description: tool.description.map(|d| d.to_string()).unwrap_or_default(),
+                    parameters: Value::Object((*tool.input_schema).clone()),
+                };
+                (spec, tool.name.to_string())
+            })
+            .collect();
+        if let Ok(mut tools) = self.tools.write() {
+            *tools = listed;
+        }
+    }
+
+    /// The connection's peer, connecting first when there is none.
+    async fn peer(self: &Arc<Self>) -> anyhow::Result<Peer<RoleClient>> {
+        let mut slot = self.client.lock().await;
+        if slot.is_none() {
+            *slot = Some(self.open().await?);
+        }
+        slot.as_ref()
+            .map(|c| c.peer().clone())
+            .context("not connected")
+    }
+
+    /// The server's own name for an exposed tool name.
+    fn own_name(&self, exposed: &str) -> Option<String> {
+        let tools = self.tools.read().ok()?;
+        tools
+            .iter()
+            .find(|(spec, _)| spec.name == exposed)
+            .map(|(_, own)| own.clone())
     }
 
     /// Calls `tool` on this server, reconnecting once if the connection broke.
     async fn call(
-        &self,
+        self: &Arc<Self>,
         tool: &str,
         arguments: Option<serde_json::Map<String, Value>>,
     ) -> Result<rmcp::model::CallToolResult, String> {
         let mut last = String::new();
         for attempt in 0..2 {
-            let mut slot = self.client.lock().await;
-            if slot.is_none() {
-                match self.open().await {
-                    Ok(client) => *slot = Some(client),
-                    Err(e) => {
-                        return Err(format!("the {} MCP server is unreachable: {e}", self.name));
-                    }
-                }
-            }
-            let Some(client) = slot.as_ref() else {
-                continue;
-            };
-            let peer = client.peer().clone();
-            drop(slot);
+            let peer = self
+                .peer()
+                .await
+                .map_err(|e| format!("the {} MCP server is unreachable: {e}", self.name))?;
             let mut params = CallToolRequestParams::new(tool.to_owned());
             if let Some(args) = arguments.clone() {
                 params = params.with_arguments(args);
@@ -150,9 +256,6 @@ impl Server {
 /// Tools offered to a model, and how to run them.
 pub struct Toolbox {
     servers: Vec<Arc<Server>>,
-    tools: Vec<ToolSpec>,
-    /// Exposed tool name -> (server index, the server's own tool name).
-    routes: HashMap<String, (usize, String)>,
     known: KnownValues,
 }
 
@@ -227,6 +330,7 @@ impl Toolbox {
             prefix: None,
             source: primary,
             client: Mutex::default(),
+            tools: RwLock::default(),
         })];
         for config in extra {
             let source = match (&config.url, &config.command) {
@@ -247,53 +351,43 @@ impl Toolbox {
                 prefix: Some(config.name.clone()),
                 source,
                 client: Mutex::default(),
+                tools: RwLock::default(),
             }));
         }
-        let mut toolbox = Toolbox {
-            servers,
-            tools: Vec::new(),
-            routes: HashMap::new(),
-            known,
-        };
-        for index in 0..toolbox.servers.len() {
-            let server = toolbox.servers[index].clone();
-            let listed = async {
-                let client = server.open().await?;
-                let tools = tokio::time::timeout(Duration::from_secs(10), client.list_all_tools())
-                    .await??;
-                *server.client.lock().await = Some(client);
-                anyhow::Ok(tools)
-            }
-            .await;
-            let tools = match (listed, index) {
-                (Ok(tools), _) => tools,
+        for (index, server) in servers.iter().enumerate() {
+            match (server.list().await, index) {
+                (Ok(()), _) => {}
                 (Err(e), 0) => return Err(e.context("connecting to the EMIS MCP server")),
+                // An extra server that is down costs only its own tools.
                 (Err(e), _) => {
-                    // An extra server that is down costs only its own tools.
-                    tracing::warn!(server = %server.name, error = %e, "MCP server unavailable; its tools are left out");
-                    continue;
+                    tracing::warn!(server = %server.name, error = %e, "MCP server unavailable; its tools are left out")
                 }
-            };
-            for tool in tools {
-                let exposed = match &server.prefix {
-                    Some(p) => format!("{p}{NAMESPACE}{}", tool.name),
-                    None => tool.name.to_string(),
-                };
-                toolbox
-                    .routes
-                    .insert(exposed.clone(), (index, tool.name.to_string()));
-                toolbox.tools.push(ToolSpec {
-                    name: exposed,
-                    description: tool.description.map(|d| d.to_string()).unwrap_or_default(),
-                    parameters: Value::Object((*tool.input_schema).clone()),
-                });
             }
         }
-        Ok(toolbox)
+        Ok(Toolbox { servers, known })
     }
 
-    pub fn tools(&self) -> &[ToolSpec] {
-        &self.tools
+    /// Each server by name and whether it answers now (its tools are listed
+    /// again, at most 2 s each, all at once); the EMIS server first. A server
+    /// that was down at start-up gets its tools back this way.
+    pub async fn health(&self) -> Vec<(String, bool)> {
+        let probes = self.servers.iter().map(|server| async move {
+            let up = tokio::time::timeout(Duration::from_secs(2), server.list())
+                .await
+                .is_ok_and(|listed| listed.is_ok());
+            (server.name.clone(), up)
+        });
+        futures::future::join_all(probes).await
+    }
+
+    /// Every server's tools as they stand now.
+    pub fn tools(&self) -> Vec<ToolSpec> {
+        self.servers
+            .iter()
+            .filter_map(|s| s.tools.read().ok().map(|t| t.clone()))
+            .flatten()
+            .map(|(spec, _)| spec)
+            .collect()
     }
 
     /// Counties, sub-counties and languages the data knows (for the offline planner).
@@ -309,14 +403,18 @@ impl Toolbox {
             content,
             is_error: true,
         };
-        let Some((index, tool)) = self.routes.get(&call.name) else {
+        let Some((server, tool)) = self
+            .servers
+            .iter()
+            .find_map(|s| s.own_name(&call.name).map(|own| (s, own)))
+        else {
             return error(format!("there is no tool named {:?}", call.name));
         };
         let arguments = match &call.arguments {
             Value::Object(map) => Some(map.clone()),
             _ => None,
         };
-        match self.servers[*index].call(tool, arguments).await {
+        match server.call(&tool, arguments).await {
             Ok(result) => {
                 let content = match &result.structured_content {
                     Some(v) if result.is_error != Some(true) => v.to_string(),

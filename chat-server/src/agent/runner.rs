@@ -50,17 +50,23 @@ impl Default for RunLimits {
 /// Runs tools for the agents (the MCP client pool in production).
 #[async_trait]
 pub trait ToolExecutor: Send + Sync {
-    fn tools(&self) -> &[ToolSpec];
+    /// The tools as they stand now (a server's list can change).
+    fn tools(&self) -> Vec<ToolSpec>;
+    /// Each tool server by name and whether it answers, the main one first.
+    async fn health(&self) -> Vec<(String, bool)>;
     async fn call(&self, call: &ToolCall) -> ToolResult;
 }
 
 #[async_trait]
 impl ToolExecutor for Toolbox {
-    fn tools(&self) -> &[ToolSpec] {
+    fn tools(&self) -> Vec<ToolSpec> {
         Toolbox::tools(self)
     }
     async fn call(&self, call: &ToolCall) -> ToolResult {
         Toolbox::call(self, call).await
+    }
+    async fn health(&self) -> Vec<(String, bool)> {
+        Toolbox::health(self).await
     }
 }
 
@@ -87,7 +93,7 @@ impl AgentRunner {
         tools: Arc<dyn ToolExecutor>,
         limits: RunLimits,
     ) -> Self {
-        let agents = agents.available(tools.tools());
+        let agents = agents.available(&tools.tools());
         AgentRunner {
             agents,
             registry,
@@ -98,6 +104,11 @@ impl AgentRunner {
 
     pub fn agents(&self) -> &AgentSet {
         &self.agents
+    }
+
+    /// Each MCP server by name and whether it answers, the EMIS server first.
+    pub async fn tool_health(&self) -> Vec<(String, bool)> {
+        self.tools.health().await
     }
 
     /// Name of the default provider (`offline` when no key is configured).
@@ -123,11 +134,8 @@ impl AgentRunner {
 
     /// The request for one step of `agent`: its prompt, its tools, its handoffs.
     fn request(&self, agent: &AgentDef, messages: &[Message]) -> ChatRequest {
-        let mut tools: Vec<ToolSpec> = agent
-            .allowed(self.tools.tools())
-            .into_iter()
-            .cloned()
-            .collect();
+        let all = self.tools.tools();
+        let mut tools: Vec<ToolSpec> = agent.allowed(&all).into_iter().cloned().collect();
         let mut system = agent.system_prompt.clone();
         for target in agent.handoffs.iter().filter_map(|h| self.agents.get(h)) {
             tools.push(ToolSpec {

@@ -132,7 +132,8 @@ async fn extra_servers_add_namespaced_tools_and_a_dead_one_costs_only_its_own() 
     let toolbox = Toolbox::with_extra(support::state(), &extra)
         .await
         .expect("toolbox");
-    let names: Vec<&str> = toolbox.tools().iter().map(|t| t.name.as_str()).collect();
+    let tools = toolbox.tools();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
     assert!(
         names.contains(&"search_schools") && names.contains(&"mirror__search_schools"),
         "{names:?}"
@@ -196,4 +197,215 @@ async fn a_server_that_dies_mid_run_gives_a_tool_error_not_a_hang() {
             .expect("the run ends");
     assert!(events.iter().any(|e| matches!(e, RunEvent::ToolOutput { tool, is_error: true, .. } if tool == "school_statistics")), "{events:?}");
     assert!(matches!(events.last(), Some(RunEvent::Finished { .. })));
+}
+
+/// An MCP server whose `add_tool` tool adds a tool and announces the change,
+/// to 2025-11-25 sessions (their GET stream) and to 2026-07-28
+/// `subscriptions/listen` streams alike.
+#[derive(Clone, Default)]
+struct Growing {
+    names: Arc<std::sync::Mutex<Vec<String>>>,
+    listeners: Arc<tokio::sync::Mutex<Vec<rmcp::service::SubscriptionSink>>>,
+}
+
+fn tool(name: &str) -> rmcp::model::Tool {
+    let schema = json!({ "type": "object", "properties": {} });
+    let schema = match schema {
+        serde_json::Value::Object(map) => Arc::new(map),
+        _ => unreachable!("an object"),
+    };
+    rmcp::model::Tool::new(name.to_owned(), format!("The {name} tool"), schema)
+}
+
+impl rmcp::ServerHandler for Growing {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::InitializeResult::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _: Option<rmcp::model::PaginatedRequestParams>,
+        _: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, rmcp::ErrorData> {
+        let names = self.names.lock().expect("names").clone();
+        let mut tools = vec![tool("add_tool")];
+        tools.extend(names.iter().map(|n| tool(n)));
+        Ok(rmcp::model::ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
+        let text = if request.name == "add_tool" {
+            let name = {
+                let mut names = self.names.lock().expect("names");
+                let name = format!("extra_{}", names.len() + 1);
+                names.push(name.clone());
+                name
+            };
+            let _ = context.peer.notify_tool_list_changed().await;
+            for sink in self.listeners.lock().await.iter() {
+                let _ = sink.notify_tool_list_changed().await;
+            }
+            format!("added {name}")
+        } else {
+            format!("{} ran", request.name)
+        };
+        Ok(
+            rmcp::model::CallToolResult::success(vec![rmcp::model::ContentBlock::text(text)])
+                .into(),
+        )
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &rmcp::model::SubscriptionFilter,
+    ) -> Option<rmcp::model::SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    async fn listen(
+        &self,
+        context: rmcp::service::SubscriptionContext,
+    ) -> Result<(), rmcp::ErrorData> {
+        self.listeners.lock().await.push(context.sink().clone());
+        context.cancelled().await;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_announces_new_tools_gets_them_listed_again() {
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    };
+    let growing = Growing::default();
+    let service = StreamableHttpService::new(
+        {
+            let growing = growing.clone();
+            move || Ok(growing.clone())
+        },
+        LocalSessionManager::default().into(),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    let router = axum::Router::new().nest_service("/mcp", service);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let extra = vec![McpServerConfig {
+        name: "growing".into(),
+        url: Some(url),
+        headers: Default::default(),
+        command: None,
+        args: vec![],
+    }];
+    let toolbox = Toolbox::with_extra(support::state(), &extra)
+        .await
+        .expect("toolbox");
+    let has = |name: &str| toolbox.tools().iter().any(|t| t.name == name);
+    assert!(has("growing__add_tool") && !has("growing__extra_1"));
+    let added = toolbox.call(&call("growing__add_tool", json!({}))).await;
+    assert!(!added.is_error, "{}", added.content);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !has("growing__extra_1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new tool was not listed: {:?}",
+            toolbox
+                .tools()
+                .iter()
+                .map(|t| t.name.clone())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ran = toolbox.call(&call("growing__extra_1", json!({}))).await;
+    assert_eq!(ran.content, "extra_1 ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_emis_mcp_server() {
+    let mut remote = RemoteMcp::start();
+    let gone = McpServerConfig {
+        name: "gone".into(),
+        url: Some("http://127.0.0.1:9/mcp".into()),
+        headers: Default::default(),
+        command: None,
+        args: vec![],
+    };
+    let toolbox = Arc::new(
+        Toolbox::remote(&remote.url, &[gone])
+            .await
+            .expect("remote toolbox"),
+    );
+    let dir = std::env::temp_dir().join(format!("mas-ready-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = Arc::new(
+        chat_server::store::sql::SqlStore::connect(
+            &format!("sqlite://{}", dir.join("chat.db").display()),
+            2,
+        )
+        .await
+        .expect("store"),
+    );
+    let registry = Arc::new(
+        Registry::from_settings(&ProviderSettings::default(), support::known_values())
+            .expect("registry"),
+    );
+    let runner = Arc::new(AgentRunner::new(
+        AgentSet::builtin(),
+        registry,
+        toolbox,
+        RunLimits::default(),
+    ));
+    let manager = Arc::new(chat_server::runs::RunManager::new(
+        store.clone(),
+        runner,
+        Arc::new(chat_server::runs::MemoryRunLog::new(Duration::from_secs(
+            60,
+        ))),
+        4,
+    ));
+    let router = chat_server::http::router(chat_server::http::AppState {
+        manager,
+        store,
+        heartbeat: Duration::from_secs(15),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let ready = format!("http://{}/ready", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let check = || async {
+        let response = reqwest::get(&ready).await.expect("ready");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json::<serde_json::Value>().await.expect("json"),
+        )
+    };
+    let (status, body) = check().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["database"], "up");
+    assert_eq!(body["mcp_servers"]["emis"], "up");
+    assert_eq!(
+        body["mcp_servers"]["gone"], "down",
+        "an extra server that is down is reported, not fatal"
+    );
+    remote.kill();
+    let (status, body) = check().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["mcp_servers"]["emis"], "down");
 }
