@@ -106,7 +106,8 @@ async fn read(
     let mut body = response.bytes_stream();
     let mut carry = String::new();
     while let Some(chunk) = body.next().await {
-        carry.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+        // sse-starlette ends lines with CRLF; the chat server with LF.
+        carry.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")).replace('\r', ""));
         while let Some(end) = carry.find("\n\n") {
             let event: String = carry.drain(..end + 2).collect();
             if event.contains(marker) {

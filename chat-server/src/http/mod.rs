@@ -10,12 +10,10 @@ use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
+    body::{Body, Bytes},
     extract::{Path, Query, State, rejection::JsonRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{
-        IntoResponse, Response,
-        sse::{Event, KeepAlive, Sse},
-    },
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use futures::{Stream, StreamExt};
@@ -25,7 +23,10 @@ use serde_json::{Value, json};
 use self::{error::AppError, protocol::Mapper};
 use crate::{
     agent::RunEvent,
-    runs::{RunManager, StartError, log::follow},
+    runs::{
+        RunManager, StartError,
+        log::{follow, follow_batches},
+    },
     store::ChatStore,
 };
 
@@ -112,13 +113,31 @@ async fn start(state: &AppState, body: &ChatBody) -> Result<crate::runs::RunHand
 }
 
 /// SSE of a run from just after `after` (event number, part index).
+///
+/// The body is written by hand rather than with axum's `Sse`: one `Event` per
+/// part means one write per token, while a batch of the run log (everything
+/// logged since the reader last looked) is encoded here as one chunk, which
+/// keeps a busy server's writes few. The format is three fixed lines.
 fn sse(state: &AppState, run_id: String, session_id: String, after: (u64, usize)) -> Response {
-    let events = follow(state.manager.log(), run_id.clone(), 0);
-    let stream = protocol_events(events, run_id, session_id, after);
-    let mut response = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(state.heartbeat))
-        .into_response();
+    let batches = follow_batches(state.manager.log(), run_id.clone(), 0);
+    let chunks = protocol_chunks(batches, run_id, session_id, after);
+    let heartbeat = state.heartbeat;
+    let body = async_stream::stream! {
+        let mut chunks = std::pin::pin!(chunks);
+        loop {
+            match tokio::time::timeout(heartbeat, chunks.next()).await {
+                Ok(Some(chunk)) => yield Ok::<_, Infallible>(chunk),
+                Ok(None) => break,
+                Err(_) => yield Ok(Bytes::from_static(b": heartbeat\n\n")),
+            }
+        }
+    };
+    let mut response = Response::new(Body::from_stream(body));
     let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     headers.insert(
@@ -128,34 +147,30 @@ fn sse(state: &AppState, run_id: String, session_id: String, after: (u64, usize)
     response
 }
 
-fn protocol_events(
-    events: impl Stream<Item = (u64, RunEvent)> + Send + 'static,
+/// The protocol's SSE events for each batch of run events, one chunk per
+/// batch, ending with `data: [DONE]` after the terminal event.
+fn protocol_chunks(
+    batches: impl Stream<Item = Vec<(u64, RunEvent)>> + Send + 'static,
     run_id: String,
     session_id: String,
     after: (u64, usize),
-) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
+) -> impl Stream<Item = Bytes> + Send + 'static {
     let mut mapper = Mapper::default();
-    let mut ended = false;
-    events.flat_map(move |(seq, event)| {
-        ended |= event.is_terminal();
-        let parts: Vec<Result<Event, Infallible>> = mapper
-            .parts(seq, &event, &run_id, &session_id)
-            .into_iter()
-            .enumerate()
-            // Events are numbered from 1, so (0, 0) means "from the start".
-            .filter(|(i, _)| (seq, *i) > after)
-            .map(|(i, part)| {
-                Ok(Event::default()
-                    .id(format!("{seq}.{i}"))
-                    .data(part.to_string()))
-            })
-            .collect();
-        let done = if ended {
-            vec![Ok(Event::default().data("[DONE]"))]
-        } else {
-            Vec::new()
-        };
-        futures::stream::iter(parts.into_iter().chain(done))
+    batches.filter_map(move |batch| {
+        let mut out = String::new();
+        for (seq, event) in batch {
+            let parts = mapper.parts(seq, &event, &run_id, &session_id);
+            for (i, part) in parts.into_iter().enumerate() {
+                // Events are numbered from 1, so (0, 0) means "from the start".
+                if (seq, i) > after {
+                    out.push_str(&format!("id: {seq}.{i}\ndata: {part}\n\n"));
+                }
+            }
+            if event.is_terminal() {
+                out.push_str("data: [DONE]\n\n");
+            }
+        }
+        std::future::ready((!out.is_empty()).then(|| Bytes::from(out)))
     })
 }
 
@@ -355,9 +370,30 @@ async fn delete_session(
     }
 }
 
-async fn ready(State(state): State<AppState>) -> Result<Response, AppError> {
-    state.store.ping().await?;
-    Ok(Json(json!({ "status": "ready", "active_runs": state.manager.active() })).into_response())
+/// Ready when the database answers and the EMIS MCP server does; an extra
+/// MCP server that is down only costs its own tools, so it is reported, not
+/// fatal.
+async fn ready(State(state): State<AppState>) -> Response {
+    let database = state.store.ping().await.is_ok();
+    let servers = state.manager.tool_health().await;
+    let tools_up = servers.first().is_some_and(|(_, up)| *up);
+    let ready = database && tools_up;
+    let mcp: serde_json::Map<String, Value> = servers
+        .into_iter()
+        .map(|(name, up)| (name, json!(if up { "up" } else { "down" })))
+        .collect();
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "database": if database { "up" } else { "down" },
+        "mcp_servers": mcp,
+        "active_runs": state.manager.active(),
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }
 
 /// What this server offers (the web UI will live here).

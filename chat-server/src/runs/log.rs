@@ -9,7 +9,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use futures::{Stream, stream};
+use futures::{Stream, StreamExt, stream};
 use tokio::sync::watch;
 
 use crate::agent::RunEvent;
@@ -38,26 +38,32 @@ pub fn follow(
     run_id: String,
     after: u64,
 ) -> impl Stream<Item = Numbered> + Send {
+    follow_batches(log, run_id, after).flat_map(stream::iter)
+}
+
+/// `follow`, in the batches the log hands out: everything logged since the
+/// last read. A reader that falls behind gets bigger batches, so it can write
+/// them out at once.
+pub fn follow_batches(
+    log: Arc<dyn RunLog>,
+    run_id: String,
+    after: u64,
+) -> impl Stream<Item = Vec<Numbered>> + Send {
     stream::unfold(
-        (log, run_id, after, Vec::<Numbered>::new(), false),
-        |(log, run_id, mut after, mut buffer, mut done)| async move {
+        (log, run_id, after, false),
+        |(log, run_id, mut after, done)| async move {
+            if done {
+                return None;
+            }
             loop {
-                if !buffer.is_empty() {
-                    let item = buffer.remove(0);
-                    return Some((item, (log, run_id, after, buffer, done)));
-                }
-                if done {
-                    return None;
-                }
                 let (events, finished) = log.read(&run_id, after).await?;
                 if let Some((n, _)) = events.last() {
                     after = *n;
                 }
-                done = finished;
-                if events.is_empty() && !finished {
-                    log.wait(&run_id, after, Duration::from_secs(15)).await;
+                if !events.is_empty() || finished {
+                    return Some((events, (log, run_id, after, finished)));
                 }
-                buffer = events;
+                log.wait(&run_id, after, Duration::from_secs(15)).await;
             }
         },
     )

@@ -82,6 +82,11 @@ impl RunManager {
             .collect()
     }
 
+    /// Each MCP server by name and whether it answers, the EMIS server first.
+    pub async fn tool_health(&self) -> Vec<(String, bool)> {
+        self.runner.tool_health().await
+    }
+
     /// Runs in progress on this replica.
     pub fn active(&self) -> usize {
         self.active.lock().map(|a| a.len()).unwrap_or(0)
@@ -99,12 +104,17 @@ impl RunManager {
         if running >= self.max_concurrent {
             return Err(StartError::Busy(running));
         }
-        let session: Session = match session_id {
-            Some(id) => self
-                .store
-                .session(id)
-                .await?
-                .ok_or_else(|| StartError::SessionNotFound(id.to_owned()))?,
+        // Nothing is written before the model is called: a new session needs
+        // no read at all, and every write happens beside the model call, off
+        // the time-to-first-token path (see `produce`).
+        let (session, is_new) = match session_id {
+            Some(id) => (
+                self.store
+                    .session(id)
+                    .await?
+                    .ok_or_else(|| StartError::SessionNotFound(id.to_owned()))?,
+                false,
+            ),
             None => {
                 let title: String = message
                     .split_whitespace()
@@ -113,36 +123,29 @@ impl RunManager {
                     .chars()
                     .take(60)
                     .collect();
-                self.store.create_session(owner, &title, agent).await?
+                (Session::new(owner, &title, agent), true)
             }
         };
-        let mut history: Vec<Message> = self
-            .store
-            .messages(&session.id)
-            .await?
-            .into_iter()
-            .filter(|m| !m.content.is_empty())
-            .map(|m| match m.role {
-                Role::User => Message::User { text: m.content },
-                Role::Assistant => Message::Assistant {
-                    text: m.content,
-                    tool_calls: Vec::new(),
-                },
-            })
-            .collect();
+        let mut history: Vec<Message> = Vec::new();
+        if !is_new {
+            history = self
+                .store
+                .messages(&session.id)
+                .await?
+                .into_iter()
+                .filter(|m| !m.content.is_empty())
+                .map(|m| match m.role {
+                    Role::User => Message::User { text: m.content },
+                    Role::Assistant => Message::Assistant {
+                        text: m.content,
+                        tool_calls: Vec::new(),
+                    },
+                })
+                .collect();
+        }
         history.push(Message::User {
             text: message.to_owned(),
         });
-        self.store
-            .append_message(
-                &session.id,
-                None,
-                Role::User,
-                None,
-                message,
-                MessageStatus::Complete,
-            )
-            .await?;
         let agent_name = agent.map(str::to_owned).or(session.agent.clone());
         let entry = agent_name
             .clone()
@@ -156,23 +159,35 @@ impl RunManager {
             metrics::gauge!("mas_active_sessions").set(active.len() as f64);
         }
         tracing::info!(run_id = %run_id, session_id = %session.id, agent = %entry, "run started");
-        // The run row and the (empty, streaming) answer are written beside the
-        // model call, not before it: they are off the time-to-first-token path.
         let setup = {
-            let (store, run_id, session_id, agent) = (
+            let (store, run_id, message, agent) = (
                 self.store.clone(),
                 run_id.clone(),
-                session.id.clone(),
+                message.to_owned(),
                 entry.clone(),
             );
+            let session = session.clone();
             let (provider, model) = (provider.name().to_owned(), provider.model().to_owned());
             tokio::spawn(async move {
+                if is_new {
+                    store.create_session(&session).await?;
+                }
                 store
-                    .start_run(&run_id, &session_id, &agent, &provider, &model)
+                    .append_message(
+                        &session.id,
+                        None,
+                        Role::User,
+                        None,
+                        &message,
+                        MessageStatus::Complete,
+                    )
+                    .await?;
+                store
+                    .start_run(&run_id, &session.id, &agent, &provider, &model)
                     .await?;
                 store
                     .append_message(
-                        &session_id,
+                        &session.id,
                         Some(&run_id),
                         Role::Assistant,
                         Some(&agent),
@@ -236,32 +251,50 @@ impl RunManager {
         let mut first_token: Option<i64> = None;
         let (mut input_tokens, mut output_tokens) = (None::<i64>, None::<i64>);
         let mut calls: HashMap<String, String> = HashMap::new();
-        let mut terminal = false;
         let mut setup = Some(setup);
+        let mut ending = None;
         let mut record: Option<MessageRecord> = None;
         while let Some(event) = events.next().await {
-            self.log.append(&run_id, event.clone()).await;
+            let is_terminal = matches!(
+                event,
+                RunEvent::Finished { .. } | RunEvent::Failed { .. } | RunEvent::Cancelled
+            );
+            // A terminal event is logged after the save below, so a client that
+            // reads the session when its stream ends sees the final state.
+            if !is_terminal {
+                self.log.append(&run_id, event.clone()).await;
+            }
+            // Streamed text never waits for the first writes; anything that
+            // saves against the answer's row does.
             let needs_record = !matches!(
                 event,
                 RunEvent::AgentChanged { .. }
                     | RunEvent::StepStarted { .. }
+                    | RunEvent::TextDelta { .. }
                     | RunEvent::ToolInputStart { .. }
                     | RunEvent::ToolInputDelta { .. }
                     | RunEvent::ReasoningDelta { .. }
                     | RunEvent::Usage { .. }
             );
-            if needs_record && let Some(handle) = setup.take() {
-                record = match handle.await {
-                    Ok(Ok(message)) => Some(message),
-                    Ok(Err(e)) => {
-                        tracing::error!(run_id = %run_id, error = %e, "saving the run failed; it goes on unsaved");
-                        None
-                    }
-                    Err(e) => {
-                        tracing::error!(run_id = %run_id, error = %e, "saving the run failed; it goes on unsaved");
-                        None
-                    }
+            if let Some(handle) = setup.take_if(|h| needs_record || h.is_finished()) {
+                let saved = match handle.await {
+                    Ok(saved) => saved.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
                 };
+                match saved {
+                    Ok(message) => record = Some(message),
+                    Err(error) => {
+                        // A conversation that cannot be saved is not carried on
+                        // as if it were.
+                        tracing::error!(run_id = %run_id, error = %error, "saving the run failed; the run is stopped");
+                        ending = Some(RunEvent::Failed {
+                            message:
+                                "the chat database is unavailable; the answer could not be saved"
+                                    .into(),
+                        });
+                        break;
+                    }
+                }
             }
             let result = match &event {
                 RunEvent::TextDelta { text: piece } => {
@@ -351,7 +384,6 @@ impl RunManager {
                     Ok(())
                 }
                 RunEvent::Finished { .. } | RunEvent::Failed { .. } | RunEvent::Cancelled => {
-                    terminal = true;
                     let (status, message_status, error) = match &event {
                         RunEvent::Finished { .. } => {
                             (RunStatus::Completed, MessageStatus::Complete, None)
@@ -385,20 +417,21 @@ impl RunManager {
             if let Err(e) = result {
                 tracing::error!(run_id = %run_id, error = %e, "saving the run failed");
             }
-            if terminal {
+            if is_terminal {
+                ending = Some(event);
                 break;
             }
         }
-        if !terminal {
-            let event = RunEvent::Failed {
-                message: "the run ended unexpectedly".into(),
-            };
-            self.log.append(&run_id, event).await;
-        }
+        // The run stops counting as running before its last event is logged,
+        // so a reader that saw the end cannot still cancel it.
         if let Ok(mut active) = self.active.lock() {
             active.remove(&run_id);
             metrics::gauge!("mas_active_sessions").set(active.len() as f64);
         }
+        let ending = ending.unwrap_or_else(|| RunEvent::Failed {
+            message: "the run ended unexpectedly".into(),
+        });
+        self.log.append(&run_id, ending).await;
         tracing::info!(run_id = %run_id, elapsed_ms = started.elapsed().as_millis() as u64, "run ended");
     }
 

@@ -21,6 +21,22 @@ pub struct Session {
     pub updated_at: i64,
 }
 
+impl Session {
+    /// A new session, not yet saved: its id is known before the database
+    /// answers, so a run can start streaming while it is written.
+    pub fn new(owner: Option<&str>, title: &str, agent: Option<&str>) -> Self {
+        let now = now_ms();
+        Session {
+            id: uuid::Uuid::new_v4().to_string(),
+            owner: owner.map(str::to_owned),
+            title: title.to_owned(),
+            agent: agent.map(str::to_owned),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -130,12 +146,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 #[async_trait]
 pub trait ChatStore: Send + Sync {
-    async fn create_session(
-        &self,
-        owner: Option<&str>,
-        title: &str,
-        agent: Option<&str>,
-    ) -> StoreResult<Session>;
+    async fn create_session(&self, session: &Session) -> StoreResult<()>;
     async fn session(&self, id: &str) -> StoreResult<Option<Session>>;
     /// Newest first; `owner = None` lists every session (admin or local mode).
     async fn list_sessions(

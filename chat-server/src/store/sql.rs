@@ -222,21 +222,7 @@ fn new_id() -> String {
 
 #[async_trait]
 impl ChatStore for SqlStore {
-    async fn create_session(
-        &self,
-        owner: Option<&str>,
-        title: &str,
-        agent: Option<&str>,
-    ) -> StoreResult<Session> {
-        let now = now_ms();
-        let session = Session {
-            id: new_id(),
-            owner: owner.map(str::to_owned),
-            title: title.to_owned(),
-            agent: agent.map(str::to_owned),
-            created_at: now,
-            updated_at: now,
-        };
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO chat_sessions (id, owner, title, agent, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -244,12 +230,12 @@ impl ChatStore for SqlStore {
         .bind(&session.owner)
         .bind(&session.title)
         .bind(&session.agent)
-        .bind(now)
-        .bind(now)
+        .bind(session.created_at)
+        .bind(session.updated_at)
         .execute(&self.pool)
         .await
         .map_err(classify)?;
-        Ok(session)
+        Ok(())
     }
 
     async fn session(&self, id: &str) -> StoreResult<Option<Session>> {

@@ -5,15 +5,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-use std::{collections::VecDeque, sync::Arc, time::Duration};
+use support::fake_openai::{FakeOpenAi, Turn};
 
-use axum::{
-    Router,
-    body::{Body, Bytes},
-    extract::State,
-    response::Response,
-    routing::post,
-};
+use std::{sync::Arc, time::Duration};
+
 use chat_server::{
     agent::{AgentRunner, AgentSet, RunEvent, RunInput, RunLimits},
     providers::{
@@ -22,98 +17,14 @@ use chat_server::{
     },
 };
 use futures::StreamExt;
-use serde_json::{Value, json};
-use tokio::sync::Mutex;
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-/// One scripted model turn.
-enum Turn {
-    /// Tool calls: (id, name, arguments JSON).
-    Calls(Vec<(&'static str, &'static str, Value)>),
-    Text(&'static str),
-    /// Text that never ends (for cancellation).
-    Endless,
-}
-
-fn chunk(delta: Value, finish: Option<&str>) -> String {
-    let body = json!({ "id": "chatcmpl-test", "object": "chat.completion.chunk", "created": 1, "model": "fake",
-        "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }] });
-    format!("data: {body}\n\n")
-}
-
-fn sse(turn: &Turn) -> Body {
-    match turn {
-        Turn::Calls(calls) => {
-            let mut out = chunk(json!({ "role": "assistant", "content": null }), None);
-            for (i, (id, name, args)) in calls.iter().enumerate() {
-                out.push_str(&chunk(json!({ "tool_calls": [{ "index": i, "id": id, "type": "function", "function": { "name": name, "arguments": "" } }] }), None));
-                let args = args.to_string();
-                let (a, b) = args.split_at(args.len() / 2);
-                for piece in [a, b] {
-                    out.push_str(&chunk(json!({ "tool_calls": [{ "index": i, "function": { "arguments": piece } }] }), None));
-                }
-            }
-            out.push_str(&chunk(json!({}), Some("tool_calls")));
-            out.push_str("data: [DONE]\n\n");
-            Body::from(out)
-        }
-        Turn::Text(text) => {
-            let mut out = String::new();
-            for word in text.split_inclusive(' ') {
-                out.push_str(&chunk(json!({ "content": word }), None));
-            }
-            out.push_str(&chunk(json!({}), Some("stop")));
-            out.push_str("data: [DONE]\n\n");
-            Body::from(out)
-        }
-        Turn::Endless => {
-            let first = futures::stream::once(async {
-                Ok::<_, std::io::Error>(Bytes::from(chunk(json!({ "content": "Partial " }), None)))
-            });
-            Body::from_stream(first.chain(futures::stream::pending()))
-        }
-    }
-}
-
-#[derive(Clone, Default)]
-struct Fake {
-    turns: Arc<Mutex<VecDeque<Turn>>>,
-    requests: Arc<Mutex<Vec<Value>>>,
-}
-
-async fn handle(State(fake): State<Fake>, body: Bytes) -> Response {
-    fake.requests
-        .lock()
-        .await
-        .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
-    let turn = fake
-        .turns
-        .lock()
-        .await
-        .pop_front()
-        .unwrap_or(Turn::Text("(script exhausted)"));
-    Response::builder()
-        .header("content-type", "text/event-stream")
-        .body(sse(&turn))
-        .expect("response")
-}
-
-async fn runner(turns: Vec<Turn>, limits: RunLimits) -> (Arc<AgentRunner>, Fake) {
-    let fake = Fake {
-        turns: Arc::new(Mutex::new(turns.into())),
-        ..Default::default()
-    };
-    let app = Router::new()
-        .fallback(post(handle))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}/v1", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+async fn runner(turns: Vec<Turn>, limits: RunLimits) -> (Arc<AgentRunner>, FakeOpenAi) {
+    let fake = FakeOpenAi::start(turns).await;
     let toolbox = support::toolbox().await;
     let settings = ProviderSettings {
-        openai_base_url: Some(base),
+        openai_base_url: Some(fake.base.clone()),
         llm_max_retries: Some(0),
         ..Default::default()
     };

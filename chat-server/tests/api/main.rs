@@ -5,6 +5,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+use support::fake_openai::{FakeOpenAi, Turn};
+
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
@@ -378,7 +380,6 @@ async fn cancelling_a_run_ends_its_stream_and_keeps_the_partial_answer() {
         .as_str()
         .expect("session")
         .to_owned();
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let session: Value = app
         .http
         .get(format!("{}/api/sessions/{session_id}", app.base))
@@ -589,7 +590,6 @@ async fn provider_garbage_ends_the_run_with_an_error_event_and_a_failed_run() {
         .as_str()
         .expect("session")
         .to_owned();
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let session: Value = app
         .http
         .get(format!("{}/api/sessions/{session_id}", app.base))
@@ -612,4 +612,116 @@ async fn provider_garbage_ends_the_run_with_an_error_event_and_a_failed_run() {
     assert_eq!(reply.status(), 502);
     let envelope: Value = reply.json().await.expect("json");
     assert_eq!(envelope["error"]["code"], "upstream_error");
+}
+
+/// A registry whose default provider is the fake OpenAI-format model server.
+async fn fake_model(fake: &FakeOpenAi, retries: usize) -> Registry {
+    let settings = ProviderSettings {
+        openai_base_url: Some(fake.base.clone()),
+        llm_max_retries: Some(retries),
+        ..Default::default()
+    };
+    Registry::from_settings(&settings, support::known_values()).expect("registry")
+}
+
+fn rate_limited(retry_after: &'static str) -> Turn {
+    Turn::Status(
+        429,
+        vec![("retry-after", retry_after)],
+        json!({ "error": { "message": "Rate limit reached for requests. Please try again in 1s.", "type": "requests", "param": null, "code": "rate_limit_exceeded" } }),
+    )
+}
+
+#[tokio::test]
+async fn a_429_from_the_model_is_retried_after_its_retry_after_header() {
+    let fake = FakeOpenAi::start(vec![
+        rate_limited("1"),
+        Turn::Text("Lamu county has schools."),
+    ])
+    .await;
+    let app = app(fake_model(&fake, 2).await).await;
+    let started = std::time::Instant::now();
+    let response = app
+        .http
+        .post(format!("{}/api/chat", app.base))
+        .json(&json!({ "message": "How many schools are in Lamu?" }))
+        .send()
+        .await
+        .expect("chat");
+    assert_eq!(response.status(), 200);
+    let reply: Value = response.json().await.expect("json");
+    assert_eq!(reply["message"], "Lamu county has schools.");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the retry waited for Retry-After"
+    );
+    assert_eq!(fake.requests.lock().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_429_that_outlasts_the_retries_fails_the_run_with_a_clear_error() {
+    let fake = FakeOpenAi::start(vec![rate_limited("0"), rate_limited("0")]).await;
+    let app = app(fake_model(&fake, 1).await).await;
+    let body = app
+        .http
+        .post(format!("{}/chat/stream", app.base))
+        .json(&json!({ "message": "Hello" }))
+        .send()
+        .await
+        .expect("post")
+        .text()
+        .await
+        .expect("body");
+    let parts = parts(&events(&body));
+    let error = parts
+        .iter()
+        .find(|p| p["type"] == "error")
+        .unwrap_or_else(|| panic!("an error part in {parts:?}"));
+    assert!(
+        error["errorText"]
+            .as_str()
+            .expect("text")
+            .to_lowercase()
+            .contains("rate limit"),
+        "{error}"
+    );
+    let session_id = parts[1]["data"]["sessionId"].as_str().expect("session");
+    let session: Value = app
+        .http
+        .get(format!("{}/api/sessions/{session_id}", app.base))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(session["messages"][1]["status"], "failed");
+    assert_eq!(fake.requests.lock().await.len(), 2, "one try and one retry");
+}
+
+#[tokio::test]
+async fn a_quiet_stream_carries_heartbeat_comments() {
+    let fake = FakeOpenAi::start(vec![Turn::Slow(
+        "one two three",
+        Duration::from_millis(300),
+    )])
+    .await;
+    let app = app(fake_model(&fake, 0).await).await;
+    let body = app
+        .http
+        .post(format!("{}/chat/stream", app.base))
+        .json(&json!({ "message": "Count slowly" }))
+        .send()
+        .await
+        .expect("post")
+        .text()
+        .await
+        .expect("body");
+    assert!(body.contains("\n: heartbeat\n\n") || body.starts_with(": heartbeat\n\n"));
+    let text: String = parts(&events(&body))
+        .iter()
+        .filter(|p| p["type"] == "text-delta")
+        .map(|p| p["delta"].as_str().expect("delta").to_owned())
+        .collect();
+    assert_eq!(text, "one two three");
 }

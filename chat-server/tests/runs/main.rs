@@ -182,7 +182,6 @@ async fn cancelling_a_run_saves_the_partial_answer() {
         events.last().map(|(_, e)| e.clone()),
         Some(RunEvent::Cancelled)
     );
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let messages = store.messages(&handle.session_id).await.expect("messages");
     assert_eq!(messages[1].content, "Partial ");
     assert_eq!(messages[1].status, MessageStatus::Cancelled);
@@ -210,7 +209,10 @@ async fn the_concurrency_cap_refuses_more_runs_and_unknown_sessions_are_reported
         Err(StartError::Busy(1))
     ));
     assert!(manager.cancel(&first.run_id));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Once a reader has seen the run end, its slot is free.
+    let _: Vec<_> = follow(manager.log(), first.run_id.clone(), 0)
+        .collect()
+        .await;
     assert!(matches!(
         manager
             .start(Some("no-such-session"), None, "x", None)

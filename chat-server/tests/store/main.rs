@@ -2,7 +2,7 @@
 //! the test command starts.
 
 use chat_server::store::{
-    ChatStore, MessageStatus, Role, RunOutcome, RunStatus, ToolStatus,
+    ChatStore, MessageStatus, Role, RunOutcome, RunStatus, Session, ToolStatus,
     sql::{Engine, SqlStore},
 };
 
@@ -23,6 +23,17 @@ async fn postgres() -> SqlStore {
     SqlStore::connect(&url, 4).await.expect("postgres")
 }
 
+async fn create(
+    store: &SqlStore,
+    owner: Option<&str>,
+    title: &str,
+    agent: Option<&str>,
+) -> Session {
+    let session = Session::new(owner, title, agent);
+    store.create_session(&session).await.expect("create");
+    session
+}
+
 /// A fresh owner per test keeps tests apart in a shared database.
 fn owner() -> String {
     format!("user-{}", uuid::Uuid::new_v4())
@@ -30,19 +41,10 @@ fn owner() -> String {
 
 async fn sessions_are_created_listed_renamed_and_deleted(store: SqlStore) {
     let me = owner();
-    let first = store
-        .create_session(Some(&me), "First", Some("coordinator"))
-        .await
-        .expect("create");
+    let first = create(&store, Some(&me), "First", Some("coordinator")).await;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let second = store
-        .create_session(Some(&me), "Second", None)
-        .await
-        .expect("create");
-    let other = store
-        .create_session(Some(&owner()), "Someone else's", None)
-        .await
-        .expect("create");
+    let second = create(&store, Some(&me), "Second", None).await;
+    let other = create(&store, Some(&owner()), "Someone else's", None).await;
     let mine = store.list_sessions(Some(&me), 10, 0).await.expect("list");
     assert_eq!(
         mine.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
@@ -88,10 +90,7 @@ async fn sessions_are_created_listed_renamed_and_deleted(store: SqlStore) {
 }
 
 async fn a_run_keeps_its_messages_tool_calls_and_outcome(store: SqlStore) {
-    let session = store
-        .create_session(Some(&owner()), "Run", None)
-        .await
-        .expect("session");
+    let session = create(&store, Some(&owner()), "Run", None).await;
     let question = store
         .append_message(
             &session.id,
@@ -190,10 +189,7 @@ async fn a_run_keeps_its_messages_tool_calls_and_outcome(store: SqlStore) {
 }
 
 async fn deleting_a_session_removes_everything_it_holds(store: SqlStore) {
-    let session = store
-        .create_session(Some(&owner()), "Doomed", None)
-        .await
-        .expect("session");
+    let session = create(&store, Some(&owner()), "Doomed", None).await;
     let run = store
         .start_run(
             &uuid::Uuid::new_v4().to_string(),

@@ -1,6 +1,9 @@
 //! Shared by the chat-server test binaries: the EMIS tools in process. The
 //! indexed data is built once per binary; each test (each its own runtime)
-//! gets its own in-process MCP server over it.
+//! gets its own in-process MCP server over it. `fake_openai` is a local model
+//! server speaking OpenAI's wire format.
+
+pub mod fake_openai;
 
 use std::{
     sync::{Arc, OnceLock},
