@@ -9,7 +9,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{Router, body::Body, extract::State, response::Response, routing::post};
+use axum::{
+    Router, body::Body, extract::State, response::Response, routing::post, serve::ListenerExt,
+};
 use bytes::Bytes;
 use chat_server::{
     agent::{AgentDef, AgentRunner, AgentSet, RunLimits},
@@ -75,6 +77,10 @@ async fn serve(router: Router) -> String {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
+    // As the chat server's own `serve` does (and uvicorn by default).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     tokio::spawn(async move { axum::serve(listener, router).await });
     format!("http://{addr}")
 }
@@ -108,13 +114,15 @@ async fn read(
     while let Some(chunk) = body.next().await {
         // sse-starlette ends lines with CRLF; the chat server with LF.
         carry.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")).replace('\r', ""));
-        while let Some(end) = carry.find("\n\n") {
-            let event: String = carry.drain(..end + 2).collect();
-            if event.contains(marker) {
+        let mut start = 0;
+        while let Some(end) = carry[start..].find("\n\n") {
+            if carry[start..start + end].contains(marker) {
                 tokens += 1;
                 first.get_or_insert_with(|| started.elapsed());
             }
+            start += end + 2;
         }
+        carry.drain(..start);
     }
     (first.unwrap_or_default(), tokens, started.elapsed())
 }

@@ -149,6 +149,7 @@ impl AgentRunner {
             ));
         }
         ChatRequest {
+            model: agent.model.clone(),
             system: Some(system),
             messages: messages.to_vec(),
             tools,

@@ -76,6 +76,8 @@ pub enum Message {
 /// What is sent to a model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
+    /// A model other than the provider's default (an agent's own `model`).
+    pub model: Option<String>,
     pub system: Option<String>,
     pub messages: Vec<Message>,
     pub tools: Vec<ToolSpec>,

@@ -99,9 +99,10 @@ impl LlmProvider for VendorProvider {
     }
 
     async fn stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
+        let model = request.model.as_deref().unwrap_or(&self.model);
         match self.vendor {
             Vendor::OpenAi => {
-                let body = openai::request_body(&self.model, request);
+                let body = openai::request_body(model, request);
                 let mut headers = Vec::new();
                 if let Some(key) = self.key() {
                     headers.push(("authorization", format!("Bearer {key}")));
@@ -119,7 +120,7 @@ impl LlmProvider for VendorProvider {
                 .await
             }
             Vendor::Anthropic => {
-                let body = anthropic::request_body(&self.model, request);
+                let body = anthropic::request_body(model, request);
                 let mut headers = vec![("anthropic-version", "2023-06-01".to_owned())];
                 if let Some(key) = self.key() {
                     headers.push(("x-api-key", key));
@@ -143,8 +144,8 @@ impl LlmProvider for VendorProvider {
                     headers.push(("x-goog-api-key", key));
                 }
                 let url = format!(
-                    "{}/v1beta/models/{}:streamGenerateContent?alt=sse",
-                    self.base_url, self.model
+                    "{}/v1beta/models/{model}:streamGenerateContent?alt=sse",
+                    self.base_url
                 );
                 client::open::<GeminiParser>(
                     &self.http,

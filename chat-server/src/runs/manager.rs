@@ -9,6 +9,7 @@ use std::{
 };
 
 use futures::StreamExt;
+use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::RunLog;
@@ -16,13 +17,16 @@ use crate::{
     agent::{AgentRunner, RunEvent, RunInput},
     providers::Message,
     store::{
-        ChatStore, MessageRecord, MessageStatus, Role, RunOutcome, RunStatus, Session, StoreError,
-        ToolStatus,
+        ChatStore, MessageRecord, MessageStatus, NewTurn, Role, RunOutcome, RunStatus, Session,
+        StoreError, ToolStatus,
     },
 };
 
 /// Streamed text is saved at most this often.
 const SAVE_EVERY: Duration = Duration::from_millis(250);
+
+/// A turn's first writes wait at most this long for the model's first event.
+const FIRST_WRITE_DELAY: Duration = Duration::from_millis(50);
 
 /// A started run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +70,10 @@ impl RunManager {
             max_concurrent,
             tasks: TaskTracker::new(),
         }
+    }
+
+    pub fn runner(&self) -> &Arc<AgentRunner> {
+        &self.runner
     }
 
     pub fn log(&self) -> Arc<dyn RunLog> {
@@ -159,6 +167,7 @@ impl RunManager {
             metrics::gauge!("mas_active_sessions").set(active.len() as f64);
         }
         tracing::info!(run_id = %run_id, session_id = %session.id, agent = %entry, "run started");
+        let answered = Arc::new(Notify::new());
         let setup = {
             let (store, run_id, message, agent) = (
                 self.store.clone(),
@@ -167,33 +176,32 @@ impl RunManager {
                 entry.clone(),
             );
             let session = session.clone();
-            let (provider, model) = (provider.name().to_owned(), provider.model().to_owned());
+            let model = self
+                .runner
+                .agents()
+                .get(&entry)
+                .and_then(|a| a.model.clone())
+                .unwrap_or_else(|| provider.model().to_owned());
+            let provider = provider.name().to_owned();
+            let answered = answered.clone();
             tokio::spawn(async move {
-                if is_new {
-                    store.create_session(&session).await?;
+                // The model's first word goes out before the first write
+                // competes with it for the CPU; a model slower than
+                // FIRST_WRITE_DELAY waits for the writes instead.
+                tokio::select! {
+                    () = answered.notified() => {}
+                    () = tokio::time::sleep(FIRST_WRITE_DELAY) => {}
                 }
                 store
-                    .append_message(
-                        &session.id,
-                        None,
-                        Role::User,
-                        None,
-                        &message,
-                        MessageStatus::Complete,
-                    )
-                    .await?;
-                store
-                    .start_run(&run_id, &session.id, &agent, &provider, &model)
-                    .await?;
-                store
-                    .append_message(
-                        &session.id,
-                        Some(&run_id),
-                        Role::Assistant,
-                        Some(&agent),
-                        "",
-                        MessageStatus::Streaming,
-                    )
+                    .start_turn(&NewTurn {
+                        session: &session,
+                        new_session: is_new,
+                        message: &message,
+                        run_id: &run_id,
+                        agent: &agent,
+                        provider: &provider,
+                        model: &model,
+                    })
                     .await
             })
         };
@@ -208,7 +216,7 @@ impl RunManager {
             cancel,
         };
         self.tasks
-            .spawn(async move { manager.produce(run_id, setup, input).await });
+            .spawn(async move { manager.produce(run_id, setup, answered, input).await });
         Ok(handle)
     }
 
@@ -241,6 +249,7 @@ impl RunManager {
         self: Arc<Self>,
         run_id: String,
         setup: tokio::task::JoinHandle<Result<MessageRecord, StoreError>>,
+        answered: Arc<Notify>,
         input: RunInput,
     ) {
         let started = Instant::now();
@@ -263,6 +272,12 @@ impl RunManager {
             // reads the session when its stream ends sees the final state.
             if !is_terminal {
                 self.log.append(&run_id, event.clone()).await;
+            }
+            if !matches!(
+                event,
+                RunEvent::AgentChanged { .. } | RunEvent::StepStarted { .. }
+            ) {
+                answered.notify_one();
             }
             // Streamed text never waits for the first writes; anything that
             // saves against the answer's row does.

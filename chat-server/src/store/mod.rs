@@ -130,6 +130,19 @@ pub struct RunOutcome {
     pub first_token_ms: Option<i64>,
 }
 
+/// The start of a chat turn, written at once: the session (when new), the
+/// user's message, the run, and the answer's (empty, streaming) message.
+#[derive(Debug, Clone, Copy)]
+pub struct NewTurn<'a> {
+    pub session: &'a Session,
+    pub new_session: bool,
+    pub message: &'a str,
+    pub run_id: &'a str,
+    pub agent: &'a str,
+    pub provider: &'a str,
+    pub model: &'a str,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached or the pool is exhausted: 503.
@@ -167,6 +180,8 @@ pub trait ChatStore: Send + Sync {
         provider: &str,
         model: &str,
     ) -> StoreResult<RunRecord>;
+    /// Records a turn's start in one transaction; returns the answer's message.
+    async fn start_turn(&self, turn: &NewTurn<'_>) -> StoreResult<MessageRecord>;
     async fn finish_run(&self, run_id: &str, outcome: &RunOutcome) -> StoreResult<()>;
     async fn run(&self, run_id: &str) -> StoreResult<Option<RunRecord>>;
 

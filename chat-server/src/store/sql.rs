@@ -4,14 +4,14 @@
 
 use async_trait::async_trait;
 use sqlx::{
-    AnyPool, Executor, Row,
+    AnyConnection, AnyPool, Executor, Row,
     any::{AnyPoolOptions, AnyRow},
     migrate::Migrator,
 };
 
 use super::{
-    ChatStore, MessageRecord, MessageStatus, Role, RunOutcome, RunRecord, RunStatus, Session,
-    StoreError, StoreResult, ToolCallRecord, ToolStatus, now_ms,
+    ChatStore, MessageRecord, MessageStatus, NewTurn, Role, RunOutcome, RunRecord, RunStatus,
+    Session, StoreError, StoreResult, ToolCallRecord, ToolStatus, now_ms,
 };
 
 /// The database engine behind a URL.
@@ -220,22 +220,98 @@ fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+async fn insert_session(conn: &mut AnyConnection, session: &Session) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO chat_sessions (id, owner, title, agent, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&session.id)
+    .bind(&session.owner)
+    .bind(&session.title)
+    .bind(&session.agent)
+    .bind(session.created_at)
+    .bind(session.updated_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_run(
+    conn: &mut AnyConnection,
+    run_id: &str,
+    session_id: &str,
+    agent: &str,
+    provider: &str,
+    model: &str,
+) -> sqlx::Result<RunRecord> {
+    let record = RunRecord {
+        id: run_id.to_owned(),
+        session_id: session_id.to_owned(),
+        status: RunStatus::Running,
+        agent: agent.to_owned(),
+        provider: provider.to_owned(),
+        model: model.to_owned(),
+        input_tokens: None,
+        output_tokens: None,
+        error: None,
+        first_token_ms: None,
+        started_at: now_ms(),
+        finished_at: None,
+    };
+    sqlx::query(
+        "INSERT INTO chat_runs (id, session_id, status, agent, provider, model, started_at) \
+         VALUES ($1, $2, 'running', $3, $4, $5, $6)",
+    )
+    .bind(&record.id)
+    .bind(session_id)
+    .bind(agent)
+    .bind(provider)
+    .bind(model)
+    .bind(record.started_at)
+    .execute(conn)
+    .await?;
+    Ok(record)
+}
+
+/// Appends a message at the end of its session (the next `seq`).
+async fn insert_message(
+    conn: &mut AnyConnection,
+    session_id: &str,
+    run_id: Option<&str>,
+    role: Role,
+    agent: Option<&str>,
+    content: &str,
+    status: MessageStatus,
+) -> sqlx::Result<MessageRecord> {
+    let now = now_ms();
+    let row = sqlx::query(
+        "INSERT INTO chat_messages (id, session_id, run_id, seq, role, agent, content, reasoning, status, created_at) \
+         SELECT $1, $2, $3, coalesce(max(seq), 0) + 1, $4, $5, $6, '', $7, $8 FROM chat_messages WHERE session_id = $9 \
+         RETURNING *",
+    )
+    .bind(new_id())
+    .bind(session_id)
+    .bind(run_id)
+    .bind(if role == Role::User { "user" } else { "assistant" })
+    .bind(agent)
+    .bind(content)
+    .bind(message_status_str(status))
+    .bind(now)
+    .bind(session_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE chat_sessions SET updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(session_id)
+        .execute(&mut *conn)
+        .await?;
+    message(&row)
+}
+
 #[async_trait]
 impl ChatStore for SqlStore {
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO chat_sessions (id, owner, title, agent, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&session.id)
-        .bind(&session.owner)
-        .bind(&session.title)
-        .bind(&session.agent)
-        .bind(session.created_at)
-        .bind(session.updated_at)
-        .execute(&self.pool)
-        .await
-        .map_err(classify)?;
-        Ok(())
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        insert_session(&mut conn, session).await.map_err(classify)
     }
 
     async fn session(&self, id: &str) -> StoreResult<Option<Session>> {
@@ -306,34 +382,52 @@ impl ChatStore for SqlStore {
         provider: &str,
         model: &str,
     ) -> StoreResult<RunRecord> {
-        let record = RunRecord {
-            id: run_id.to_owned(),
-            session_id: session_id.to_owned(),
-            status: RunStatus::Running,
-            agent: agent.to_owned(),
-            provider: provider.to_owned(),
-            model: model.to_owned(),
-            input_tokens: None,
-            output_tokens: None,
-            error: None,
-            first_token_ms: None,
-            started_at: now_ms(),
-            finished_at: None,
-        };
-        sqlx::query(
-            "INSERT INTO chat_runs (id, session_id, status, agent, provider, model, started_at) \
-             VALUES ($1, $2, 'running', $3, $4, $5, $6)",
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        insert_run(&mut conn, run_id, session_id, agent, provider, model)
+            .await
+            .map_err(classify)
+    }
+
+    async fn start_turn(&self, turn: &NewTurn<'_>) -> StoreResult<MessageRecord> {
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let session = turn.session;
+        if turn.new_session {
+            insert_session(&mut tx, session).await.map_err(classify)?;
+        }
+        insert_message(
+            &mut tx,
+            &session.id,
+            None,
+            Role::User,
+            None,
+            turn.message,
+            MessageStatus::Complete,
         )
-        .bind(&record.id)
-        .bind(session_id)
-        .bind(agent)
-        .bind(provider)
-        .bind(model)
-        .bind(record.started_at)
-        .execute(&self.pool)
         .await
         .map_err(classify)?;
-        Ok(record)
+        insert_run(
+            &mut tx,
+            turn.run_id,
+            &session.id,
+            turn.agent,
+            turn.provider,
+            turn.model,
+        )
+        .await
+        .map_err(classify)?;
+        let answer = insert_message(
+            &mut tx,
+            &session.id,
+            Some(turn.run_id),
+            Role::Assistant,
+            Some(turn.agent),
+            "",
+            MessageStatus::Streaming,
+        )
+        .await
+        .map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
+        Ok(answer)
     }
 
     async fn finish_run(&self, run_id: &str, outcome: &RunOutcome) -> StoreResult<()> {
@@ -376,32 +470,10 @@ impl ChatStore for SqlStore {
         content: &str,
         status: MessageStatus,
     ) -> StoreResult<MessageRecord> {
-        let id = new_id();
-        let now = now_ms();
-        let row = sqlx::query(
-            "INSERT INTO chat_messages (id, session_id, run_id, seq, role, agent, content, reasoning, status, created_at) \
-             SELECT $1, $2, $3, coalesce(max(seq), 0) + 1, $4, $5, $6, '', $7, $8 FROM chat_messages WHERE session_id = $9 \
-             RETURNING *",
-        )
-        .bind(&id)
-        .bind(session_id)
-        .bind(run_id)
-        .bind(if role == Role::User { "user" } else { "assistant" })
-        .bind(agent)
-        .bind(content)
-        .bind(message_status_str(status))
-        .bind(now)
-        .bind(session_id)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(classify)?;
-        sqlx::query("UPDATE chat_sessions SET updated_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(session_id)
-            .execute(&self.pool)
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        insert_message(&mut conn, session_id, run_id, role, agent, content, status)
             .await
-            .map_err(classify)?;
-        message(&row).map_err(classify)
+            .map_err(classify)
     }
 
     async fn update_message(

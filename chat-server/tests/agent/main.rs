@@ -10,7 +10,7 @@ use support::fake_openai::{FakeOpenAi, Turn};
 use std::{sync::Arc, time::Duration};
 
 use chat_server::{
-    agent::{AgentRunner, AgentSet, RunEvent, RunInput, RunLimits},
+    agent::{AgentDef, AgentRunner, AgentSet, RunEvent, RunInput, RunLimits},
     providers::{
         Message,
         registry::{ProviderSettings, Registry},
@@ -21,6 +21,14 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 async fn runner(turns: Vec<Turn>, limits: RunLimits) -> (Arc<AgentRunner>, FakeOpenAi) {
+    runner_with(AgentSet::builtin(), turns, limits).await
+}
+
+async fn runner_with(
+    agents: AgentSet,
+    turns: Vec<Turn>,
+    limits: RunLimits,
+) -> (Arc<AgentRunner>, FakeOpenAi) {
     let fake = FakeOpenAi::start(turns).await;
     let toolbox = support::toolbox().await;
     let settings = ProviderSettings {
@@ -31,12 +39,7 @@ async fn runner(turns: Vec<Turn>, limits: RunLimits) -> (Arc<AgentRunner>, FakeO
     let registry =
         Arc::new(Registry::from_settings(&settings, toolbox.known_values()).expect("registry"));
     (
-        Arc::new(AgentRunner::new(
-            AgentSet::builtin(),
-            registry,
-            toolbox,
-            limits,
-        )),
+        Arc::new(AgentRunner::new(agents, registry, toolbox, limits)),
         fake,
     )
 }
@@ -240,4 +243,36 @@ async fn cancelling_stops_the_model_call_at_once() {
         "the partial text was streamed"
     );
     assert_eq!(events.last(), Some(&RunEvent::Cancelled));
+}
+
+#[tokio::test]
+async fn an_agent_with_its_own_model_asks_for_that_model() {
+    let agents: Vec<AgentDef> = AgentSet::builtin()
+        .all()
+        .iter()
+        .cloned()
+        .map(|mut agent| {
+            if agent.name == "schools" {
+                agent.model = Some("gpt-schools-special".into());
+            }
+            agent
+        })
+        .collect();
+    let (runner, fake) = runner_with(
+        AgentSet::new(agents).expect("agents"),
+        vec![
+            Turn::Calls(vec![("call_h", "transfer_to_schools", json!({}))]),
+            Turn::Text("Here you are."),
+        ],
+        RunLimits::default(),
+    )
+    .await;
+    let events = run(runner, "Schools in Lamu?", CancellationToken::new()).await;
+    assert!(matches!(events.last(), Some(RunEvent::Finished { .. })));
+    let requests = fake.requests.lock().await;
+    assert_ne!(
+        requests[0]["model"], "gpt-schools-special",
+        "the coordinator uses the provider's model"
+    );
+    assert_eq!(requests[1]["model"], "gpt-schools-special");
 }

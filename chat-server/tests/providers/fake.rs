@@ -135,6 +135,7 @@ async fn start(vendor: Vendor, script: Vec<Reply>) -> (VendorProvider, Fake) {
 
 fn weather_request() -> ChatRequest {
     ChatRequest {
+        model: None,
         system: Some("Be brief.".into()),
         messages: vec![Message::User {
             text: "What is the capital of the UK?".into(),

@@ -2,7 +2,7 @@
 //! the test command starts.
 
 use chat_server::store::{
-    ChatStore, MessageStatus, Role, RunOutcome, RunStatus, Session, ToolStatus,
+    ChatStore, MessageStatus, NewTurn, Role, RunOutcome, RunStatus, Session, ToolStatus,
     sql::{Engine, SqlStore},
 };
 
@@ -264,6 +264,63 @@ async fn unknown_ids_are_reported_not_invented(store: SqlStore) {
     store.ping().await.expect("ping");
 }
 
+fn turn<'a>(
+    session: &'a Session,
+    run_id: &'a str,
+    message: &'a str,
+    new_session: bool,
+) -> NewTurn<'a> {
+    NewTurn {
+        session,
+        new_session,
+        message,
+        run_id,
+        agent: "coordinator",
+        provider: "offline",
+        model: "offline-planner",
+    }
+}
+
+async fn a_turn_starts_in_one_transaction(store: SqlStore) {
+    let session = Session::new(Some(&owner()), "Turns", None);
+    let turn = |run_id, message, new_session| turn(&session, run_id, message, new_session);
+    let first_run = &format!("run-{}", uuid::Uuid::new_v4());
+    let answer = store
+        .start_turn(&turn(first_run, "First question", true))
+        .await
+        .expect("turn");
+    assert_eq!(
+        (answer.seq, answer.role, answer.status),
+        (2, Role::Assistant, MessageStatus::Streaming)
+    );
+    assert!(store.session(&session.id).await.expect("read").is_some());
+    let run = store.run(first_run).await.expect("run").expect("saved");
+    assert_eq!(run.status, RunStatus::Running);
+
+    // Starting it again as a new session fails (the session exists) and
+    // leaves nothing half-written.
+    let again = store
+        .start_turn(&turn("run-never", "Duplicate", true))
+        .await;
+    assert!(again.is_err());
+    assert!(store.run("run-never").await.expect("run").is_none());
+    let messages = store.messages(&session.id).await.expect("messages");
+    assert_eq!(
+        messages
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>(),
+        vec!["First question", ""]
+    );
+
+    let second_run = &format!("run-{}", uuid::Uuid::new_v4());
+    let next = store
+        .start_turn(&turn(second_run, "Second question", false))
+        .await
+        .expect("turn");
+    assert_eq!(next.seq, 4, "the next turn continues the session");
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -280,4 +337,5 @@ on_both_engines!(
     a_run_keeps_its_messages_tool_calls_and_outcome,
     deleting_a_session_removes_everything_it_holds,
     unknown_ids_are_reported_not_invented,
+    a_turn_starts_in_one_transaction,
 );
