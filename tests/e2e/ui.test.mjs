@@ -1,0 +1,402 @@
+// The web UI in a real browser: headless Debian Chromium driven by
+// playwright-core, against the built chat-server binary on loopback ports.
+// Two servers: one in offline mode (the offline planner and the real EMIS
+// tools), one whose model is a local fake speaking OpenAI's streaming wire
+// format, scripted by the question (slow answers, hostile Markdown).
+//
+// Run: MAS_CHAT_BIN=target/debug/chat-server node --test tests/e2e/ui.test.mjs
+// SCREENSHOTS=docs/screenshots also writes the README's screenshots.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import http from "node:http";
+import net from "node:net";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const BIN = process.env.MAS_CHAT_BIN || "target/debug/chat-server";
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const SCREENSHOTS = process.env.SCREENSHOTS || "";
+
+// ------------------------------------------------------------ fake model
+
+const SLOW_WORDS = Array.from({ length: 60 }, (_, i) => `w${i}`);
+const SLOW_TEXT = SLOW_WORDS.join(" ");
+const HOSTILE = [
+  "Here is a table:",
+  "",
+  "| a | b |",
+  "|---|---|",
+  "| 1 | 2 |",
+  "",
+  "<script>window.__xss = 'script'</script>",
+  '<img src="x" onerror="window.__xss = \'img\'">',
+  "[click me](javascript:window.__xss='link')",
+  '<a href="javascript:window.__xss=\'raw\'">raw link</a>',
+  '<iframe src="javascript:window.__xss=\'frame\'"></iframe>',
+  "",
+  "```js",
+  "console.log('code')",
+  "```",
+].join("\n");
+
+function chunk(delta, finish = null) {
+  return `data: ${JSON.stringify({ id: "chatcmpl-e2e", object: "chat.completion.chunk", created: 1, model: "fake-e2e", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+}
+
+function fakeModel() {
+  const server = http.createServer(async (req, res) => {
+    let body = "";
+    for await (const piece of req) body += piece;
+    let question = "";
+    try {
+      const messages = JSON.parse(body).messages;
+      question = messages.filter((m) => m.role === "user").pop()?.content ?? "";
+    } catch {}
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    res.flushHeaders();
+    let words;
+    let gap = 0;
+    if (question.includes("slowly")) {
+      words = SLOW_WORDS.map((w, i) => (i === 0 ? w : ` ${w}`));
+      gap = 80;
+    } else if (question.includes("hostile")) {
+      words = HOSTILE.match(/[\s\S]{1,12}/g);
+    } else {
+      words = ["A short ", "answer."];
+    }
+    let closed = false;
+    req.on("close", () => (closed = true));
+    res.write(chunk({ role: "assistant", content: "" }));
+    for (const word of words) {
+      if (closed) return;
+      if (gap) await new Promise((r) => setTimeout(r, gap));
+      res.write(chunk({ content: word }));
+    }
+    res.write(chunk({}, "stop"));
+    res.end("data: [DONE]\n\n");
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+// --------------------------------------------------------------- servers
+
+async function freePort() {
+  const server = net.createServer();
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+async function startChat(name, env) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mas-e2e-${name}-`));
+  const port = await freePort();
+  const child = spawn(BIN, ["serve"], {
+    env: {
+      PATH: process.env.PATH,
+      CHAT_HOST: "127.0.0.1",
+      CHAT_PORT: String(port),
+      DATABASE_URL: `sqlite://${dir}/chat.db`,
+      LOG_LEVEL: "warn",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`${name} chat-server exited: ${output}`);
+    try {
+      if ((await fetch(`${base}/ready`)).ok) return { base, child, dir, output: () => output };
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  child.kill();
+  throw new Error(`${name} chat-server did not become ready: ${output}`);
+}
+
+/// A TCP proxy in front of a server whose connections can all be cut at
+/// once: a dropped connection, as a flaky network or a proxy restart makes.
+async function cuttableProxy(target) {
+  const sockets = new Set();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(new URL(target).port, "127.0.0.1");
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => {});
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    base: `http://127.0.0.1:${server.address().port}`,
+    cut: () => sockets.forEach((s) => s.destroy()),
+    close: () => server.close(),
+  };
+}
+
+let browser, fake, offline, online;
+
+before(async () => {
+  assert.ok(fs.existsSync(BIN), `the chat-server binary is missing at ${BIN} (build it first)`);
+  assert.ok(fs.existsSync(CHROMIUM), `Chromium is missing at ${CHROMIUM} (apt-get install chromium)`);
+  fake = await fakeModel();
+  [offline, online] = await Promise.all([
+    startChat("offline", {}),
+    startChat("online", {
+      OPENAI_BASE_URL: `http://127.0.0.1:${fake.address().port}/v1`,
+      OPENAI_API_KEY: "sk-e2e",
+      LLM_PROVIDER: "openai",
+      OPENAI_MODEL: "fake-e2e",
+    }),
+  ]);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+});
+
+after(async () => {
+  await browser?.close();
+  for (const server of [offline, online]) {
+    server?.child.kill("SIGTERM");
+    if (server) fs.rmSync(server.dir, { recursive: true, force: true });
+  }
+  fake?.close();
+});
+
+/// A page that fails the test on any script error or dialog it did not expect.
+async function open(base, url = "/", options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on("pageerror", (e) => page.errors.push(String(e)));
+  page.on("console", (m) => m.type() === "error" && page.errors.push(m.text()));
+  page.on("dialog", (d) => {
+    if (d.type() === "confirm") return d.accept();
+    page.errors.push(`unexpected ${d.type()}: ${d.message()}`);
+    return d.dismiss();
+  });
+  await page.goto(base + url);
+  await page.waitForFunction(() => !document.getElementById("status").textContent.includes("Connecting"));
+  return page;
+}
+
+async function ask(page, text) {
+  await page.fill("#composer-input", text);
+  await page.keyboard.press("Enter");
+}
+
+const lastAnswer = (page) => page.locator(".message.assistant").last();
+const answerText = (page) => lastAnswer(page).locator(".markdown").allInnerTexts().then((t) => t.join("\n"));
+// The page shows an answer and nothing is streaming any more.
+const finished = (page) =>
+  page.waitForFunction(
+    () =>
+      document.querySelector(".message.assistant") &&
+      !document.querySelector(".message.assistant.streaming") &&
+      !document.getElementById("send").hidden,
+    null,
+    { timeout: 30000 },
+  );
+
+async function session(base, page) {
+  const id = new URL(page.url()).pathname.split("/").pop();
+  return (await fetch(`${base}/api/sessions/${id}`)).json();
+}
+
+function words(text) {
+  return text.split(/\s+/).filter(Boolean);
+}
+
+// ------------------------------------------------------------------ tests
+
+test("a question streams an answer with a tool card, offline", async () => {
+  const page = await open(offline.base);
+  assert.match(await page.textContent("#status"), /Offline mode: no LLM is configured.*GOOGLE_API_KEY/);
+  await ask(page, "Find Moi Girls in Nairobi");
+  const card = page.locator(".tool").first();
+  await card.waitFor();
+  assert.match(await card.locator(".tool-name").textContent(), /search_schools/);
+  await finished(page);
+  assert.equal(await card.locator(".badge").textContent(), "ok");
+  assert.match(await card.locator(".duration").textContent(), /\d+ ms/);
+  await card.locator("summary").click();
+  const links = card.locator("table.schools a[href^='https://www.openstreetmap.org/']");
+  assert.ok((await links.count()) >= 1, "a link per school");
+  assert.match(await card.locator("table.schools").innerText(), /KE-23718/);
+  assert.match(await answerText(page), /Moi Girls/);
+  assert.match(await lastAnswer(page).locator(".handoff").first().textContent(), /is answering/);
+  assert.match(page.url(), /\/c\/[0-9a-f-]{36}$/, "the address is the conversation's deep link");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("text arrives token by token, and Stop keeps the partial answer", async () => {
+  const page = await open(online.base);
+  assert.match(await page.textContent("#status"), /openai · fake-e2e/);
+  await ask(page, "Count slowly please");
+  await page.waitForFunction(() => document.querySelector(".message.assistant .markdown")?.textContent.includes("w3"));
+  const early = words(await answerText(page)).length;
+  await page.waitForFunction(() => document.querySelector(".message.assistant .markdown")?.textContent.includes("w8"));
+  const later = words(await answerText(page)).length;
+  assert.ok(later > early, `the answer grows while it streams (${early} then ${later} words)`);
+  assert.equal(await page.isDisabled("#composer-input"), false, "the composer stays usable while an answer streams");
+  await page.click("#stop");
+  await page.waitForSelector("text=Stopped. The answer so far is kept.");
+  await finished(page);
+  const shown = words(await answerText(page));
+  assert.ok(shown.length > 0 && shown.length < SLOW_WORDS.length, `partial answer (${shown.length} words)`);
+  assert.deepEqual(shown, SLOW_WORDS.slice(0, shown.length), "in order, nothing repeated");
+  const saved = (await session(online.base, page)).messages[1];
+  assert.equal(saved.status, "cancelled");
+  assert.deepEqual(words(saved.content), shown, "the saved partial answer is what was shown");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("reloading, reopening and a dropped connection resume the answer without loss or repeats", async () => {
+  const proxy = await cuttableProxy(online.base);
+  const page = await open(proxy.base);
+  await ask(page, "Count slowly once more");
+  await page.waitForFunction(() => document.querySelector(".message.assistant .markdown")?.textContent.includes("w5"));
+  await page.reload();
+  await page.waitForFunction(() => document.querySelector(".message.assistant.streaming"));
+  await page.waitForFunction(() => document.querySelector(".message.assistant .markdown")?.textContent.includes("w20"));
+  // A dropped connection: the page reconnects with Last-Event-ID.
+  const resumed = [];
+  page.on("request", (r) => r.headers()["last-event-id"] && resumed.push(r.headers()["last-event-id"]));
+  proxy.cut();
+  await page.waitForFunction(() => document.querySelector(".message.assistant .markdown")?.textContent.includes("w30"));
+  assert.ok(resumed.length >= 1, "the stream was resumed with Last-Event-ID");
+  assert.match(resumed[0], /^\d+\.\d+$/);
+  // Closing the tab and opening the conversation again.
+  const url = page.url();
+  await page.close();
+  const again = await page.context().newPage();
+  again.errors = [];
+  again.on("pageerror", (e) => again.errors.push(String(e)));
+  await again.goto(url);
+  await finished(again);
+  assert.deepEqual(words(await answerText(again)), SLOW_WORDS, "every word once, in order");
+  const saved = (await session(online.base, again)).messages;
+  assert.equal(saved.length, 2);
+  assert.equal(saved[1].status, "complete");
+  assert.equal(saved[1].content, SLOW_TEXT);
+  assert.deepEqual(again.errors, []);
+  await again.context().close();
+  proxy.close();
+});
+
+test("hostile Markdown from the model renders inert", async () => {
+  const page = await open(online.base);
+  await ask(page, "Answer with hostile markup");
+  await finished(page);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(await page.evaluate(() => window.__xss), undefined, "no injected script ran");
+  const markdown = lastAnswer(page).locator(".markdown");
+  assert.equal(await markdown.locator("script, iframe").count(), 0);
+  assert.equal(await markdown.locator("[onerror]").count(), 0);
+  assert.equal(await markdown.locator("a[href^='javascript:']").count(), 0);
+  assert.equal(await markdown.locator("table").count(), 1, "ordinary Markdown still renders");
+  assert.equal(await markdown.locator("pre button.copy").count(), 1, "code blocks get a copy button");
+  // The CSP forbids inline script even if something slipped through.
+  const response = await fetch(online.base + "/");
+  assert.match(response.headers.get("content-security-policy"), /script-src 'self'/);
+  // Chromium reports the CSP refusing the handler while the sanitiser parses
+  // the markup in an inert document, and the hostile <img src="x"> 404s.
+  const expected = /Content Security Policy|status of 404/;
+  assert.deepEqual(page.errors.filter((e) => !expected.test(e)), []);
+  await page.context().close();
+});
+
+test("an old conversation opens from the sidebar, and sessions can be renamed", async () => {
+  const page = await open(offline.base);
+  const first = page.locator("#sessions li a").first();
+  await first.waitFor();
+  const title = await first.textContent();
+  await first.click();
+  await page.waitForSelector(".message.user");
+  assert.equal(await page.textContent("#title"), title);
+  assert.match(page.url(), /\/c\//);
+  await page.locator("#sessions li.current button[title='Rename']").click();
+  await page.fill("#sessions li.current input", "Renamed from the browser");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#sessions a:text('Renamed from the browser')");
+  const id = new URL(page.url()).pathname.split("/").pop();
+  const saved = await (await fetch(`${offline.base}/api/sessions/${id}`)).json();
+  assert.equal(saved.session.title, "Renamed from the browser");
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("phone and desktop layouts, light and dark", async () => {
+  for (const [name, viewport] of [
+    ["phone", { width: 390, height: 844 }],
+    ["desktop", { width: 1280, height: 800 }],
+  ]) {
+    for (const colorScheme of ["light", "dark"]) {
+      const page = await open(offline.base, "/", { viewport, colorScheme, isMobile: name === "phone", hasTouch: name === "phone" });
+      await ask(page, "How many schools are in Lamu county?");
+      await finished(page);
+      const overflow = await page.evaluate(() => document.scrollingElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${name} ${colorScheme}: no sideways scrolling (${overflow}px)`);
+      const sidebarVisible = await page.evaluate(() => {
+        const r = document.getElementById("sidebar").getBoundingClientRect();
+        return r.right > 0;
+      });
+      assert.equal(sidebarVisible, name === "desktop", `${name}: sidebar ${name === "desktop" ? "shown" : "tucked away"}`);
+      if (name === "phone") {
+        await page.click("#toggle-sidebar");
+        await page.waitForFunction(() => document.getElementById("sidebar").getBoundingClientRect().left >= 0);
+        assert.equal(await page.getAttribute("#toggle-sidebar", "aria-expanded"), "true");
+        await page.keyboard.press("Escape");
+        await page.waitForFunction(() => document.getElementById("sidebar").getBoundingClientRect().right <= 0);
+      }
+      const background = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      assert.equal(background === "rgb(255, 255, 255)", colorScheme === "light", `${colorScheme} theme`);
+      if (SCREENSHOTS) {
+        fs.mkdirSync(SCREENSHOTS, { recursive: true });
+        await page.screenshot({ path: path.join(SCREENSHOTS, `chat-${name}-${colorScheme}.png`) });
+      }
+      assert.deepEqual(page.errors, []);
+      await page.context().close();
+    }
+  }
+});
+
+test("the keyboard alone can use the page", async () => {
+  const page = await open(offline.base);
+  assert.equal(await page.evaluate(() => document.activeElement.id), "composer-input", "the message box has focus on load");
+  await page.keyboard.type("How many schools are in");
+  await page.keyboard.press("Shift+Enter");
+  await page.keyboard.type("Lamu county?");
+  assert.equal(await page.inputValue("#composer-input"), "How many schools are in\nLamu county?", "Shift+Enter adds a line");
+  await page.keyboard.press("Enter");
+  await finished(page);
+  assert.match(await page.locator(".message.user").last().innerText(), /Lamu county/);
+  // Backwards from the message box: every stop shows where focus is.
+  for (let i = 0; i < 4; i++) {
+    await page.keyboard.press("Shift+Tab");
+    const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+    assert.notEqual(outline, "none", "focus is visible");
+  }
+  // The skip link appears when focused and jumps to the message box.
+  await page.focus("a.skip");
+  assert.ok((await page.locator("a.skip").boundingBox()).x >= 0, "the skip link shows on focus");
+  await page.keyboard.press("Enter");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "composer-input");
+  for (const selector of ["#send", "#stop", "#toggle-sidebar", "#new-chat", "#composer-input"]) {
+    const name = await page.evaluate((s) => {
+      const e = document.querySelector(s);
+      return e.getAttribute("aria-label") || e.labels?.[0]?.textContent || e.textContent;
+    }, selector);
+    assert.ok(name && name.trim(), `${selector} has an accessible name`);
+  }
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
