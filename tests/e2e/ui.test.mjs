@@ -314,7 +314,13 @@ test("hostile Markdown from the model renders inert", async () => {
   await page.context().close();
 });
 
-test("an old conversation opens from the sidebar, and sessions can be renamed", async () => {
+test("an old conversation opens from the sidebar, renames, regenerates and deletes", async () => {
+  const created = await fetch(`${offline.base}/api/chat`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ message: "Which counties have the most schools?" }),
+  });
+  assert.equal(created.status, 200);
   const page = await open(offline.base);
   const first = page.locator("#sessions li a").first();
   await first.waitFor();
@@ -330,6 +336,18 @@ test("an old conversation opens from the sidebar, and sessions can be renamed", 
   const id = new URL(page.url()).pathname.split("/").pop();
   const saved = await (await fetch(`${offline.base}/api/sessions/${id}`)).json();
   assert.equal(saved.session.title, "Renamed from the browser");
+  // Regenerate asks the last question again, in the same conversation.
+  const before = await page.locator(".message.user").count();
+  await page.click(".regenerate");
+  await page.waitForFunction((n) => document.querySelectorAll(".message.user").length === n + 1, before);
+  await finished(page);
+  const questions = await page.locator(".message.user").allInnerTexts();
+  assert.equal(questions.at(-1), questions.at(-2));
+  // Delete (the confirm dialog is accepted): gone from the sidebar and the server.
+  await page.locator("#sessions li.current button[title='Delete']").click();
+  await page.waitForFunction((gone) => !document.querySelector(`#sessions li[data-id="${gone}"]`), id);
+  assert.equal(new URL(page.url()).pathname, "/");
+  assert.equal((await fetch(`${offline.base}/api/sessions/${id}`)).status, 404);
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });

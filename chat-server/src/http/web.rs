@@ -49,7 +49,18 @@ struct ChatPage {
 #[template(path = "not_found.html")]
 struct NotFoundPage<'a> {
     css: String,
+    favicon: String,
     message: &'a str,
+}
+
+fn not_found_page(message: &str) -> Response {
+    let html = NotFoundPage {
+        css: hash("app.css"),
+        favicon: hash("favicon.svg"),
+        message,
+    }
+    .render();
+    page(StatusCode::NOT_FOUND, html)
 }
 
 fn page(status: StatusCode, html: Result<String, askama::Error>) -> Response {
@@ -87,12 +98,7 @@ pub fn not_found(uri: &Uri) -> Response {
     if uri.path().starts_with("/api/") {
         return AppError::NotFound(format!("no route for {}", uri.path())).into_response();
     }
-    let html = NotFoundPage {
-        css: hash("app.css"),
-        message: "There is nothing at this address.",
-    }
-    .render();
-    page(StatusCode::NOT_FOUND, html)
+    not_found_page("There is nothing at this address.")
 }
 
 /// `GET /`: a new chat.
@@ -104,14 +110,7 @@ pub async fn index() -> Response {
 pub async fn conversation(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     match state.store.session(&id).await {
         Ok(Some(_)) => chat_page(&id),
-        Ok(None) => {
-            let html = NotFoundPage {
-                css: hash("app.css"),
-                message: "This conversation does not exist (it may have been deleted).",
-            }
-            .render();
-            page(StatusCode::NOT_FOUND, html)
-        }
+        Ok(None) => not_found_page("This conversation does not exist (it may have been deleted)."),
         Err(e) => AppError::from(e).into_response(),
     }
 }

@@ -121,9 +121,15 @@ struct State<P> {
     decoder: SseDecoder,
     parser: P,
     pending: std::collections::VecDeque<Result<super::ProviderEvent, ProviderError>>,
+    /// The rest of the last chunk read, parsed a slice at a time.
+    rest: bytes::Bytes,
     finished: bool,
     idle: Duration,
 }
+
+/// Bytes parsed before the events found so far are handed on: a server that
+/// sends a whole answer in one burst still gets its first token out at once.
+const PARSE_SLICE: usize = 4_096;
 
 /// Turns the response body into provider events; stops after the first error.
 fn events<P: StreamParser + Default>(response: Response, idle: Duration) -> EventStream {
@@ -132,6 +138,7 @@ fn events<P: StreamParser + Default>(response: Response, idle: Duration) -> Even
         decoder: SseDecoder::new(),
         parser: P::default(),
         pending: Default::default(),
+        rest: bytes::Bytes::new(),
         finished: false,
         idle,
     };
@@ -148,10 +155,18 @@ fn events<P: StreamParser + Default>(response: Response, idle: Duration) -> Even
                 return None;
             }
             let mut out = Vec::new();
-            let result = match tokio::time::timeout(s.idle, s.body.next()).await {
+            let next = if s.rest.is_empty() {
+                tokio::time::timeout(s.idle, s.body.next()).await
+            } else {
+                Ok(Some(Ok(std::mem::take(&mut s.rest))))
+            };
+            let result = match next {
                 Err(_) => Err(ProviderError::Timeout(Timeout::Idle)),
                 Ok(Some(Err(e))) => Err(ProviderError::Transport(format!("stream broke: {e}"))),
-                Ok(Some(Ok(chunk))) => {
+                Ok(Some(Ok(mut chunk))) => {
+                    if chunk.len() > PARSE_SLICE {
+                        s.rest = chunk.split_off(PARSE_SLICE);
+                    }
                     let items = s.decoder.feed(&chunk);
                     items
                         .into_iter()

@@ -23,8 +23,13 @@ pub trait RunLog: Send + Sync {
     async fn create(&self, run_id: &str, session_id: &str);
     /// The session a logged run belongs to.
     async fn session(&self, run_id: &str) -> Option<String>;
-    /// Appends an event; returns its number.
-    async fn append(&self, run_id: &str, event: RunEvent) -> Option<u64>;
+    /// Appends events in order, waking readers once; returns the last one's
+    /// number, or `None` when the run is unknown or already over.
+    async fn append_all(&self, run_id: &str, events: Vec<RunEvent>) -> Option<u64>;
+    /// Appends one event; returns its number.
+    async fn append(&self, run_id: &str, event: RunEvent) -> Option<u64> {
+        self.append_all(run_id, vec![event]).await
+    }
     /// Events numbered after `after`, whether the run is over, or `None` for an unknown run.
     async fn read(&self, run_id: &str, after: u64) -> Option<(Vec<Numbered>, bool)>;
     /// Resolves when the run has events after `after` (or is over), or after `timeout`.
@@ -114,19 +119,23 @@ impl RunLog for MemoryRunLog {
             .map(|e| e.session_id.clone())
     }
 
-    async fn append(&self, run_id: &str, event: RunEvent) -> Option<u64> {
-        let terminal = event.is_terminal();
-        let n = {
+    async fn append_all(&self, run_id: &str, events: Vec<RunEvent>) -> Option<u64> {
+        let (n, terminal) = {
             let mut runs = self.runs.lock().ok()?;
             let entry = runs.get_mut(run_id)?;
             if entry.finished {
                 return None;
             }
-            entry.events.push(event);
-            entry.finished = terminal;
+            for event in events {
+                entry.finished = event.is_terminal();
+                entry.events.push(event);
+                if entry.finished {
+                    break;
+                }
+            }
             let n = entry.events.len() as u64;
             entry.notify.send_replace(n);
-            n
+            (n, entry.finished)
         };
         if terminal {
             let (runs, ttl, id) = (self.runs.clone(), self.ttl, run_id.to_owned());

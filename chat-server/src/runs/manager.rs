@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -24,6 +24,9 @@ use crate::{
 
 /// Streamed text is saved at most this often.
 const SAVE_EVERY: Duration = Duration::from_millis(250);
+
+/// Most events logged in one go.
+const LOG_BATCH: usize = 32;
 
 /// A turn's first writes wait at most this long for the model's first event.
 const FIRST_WRITE_DELAY: Duration = Duration::from_millis(50);
@@ -263,7 +266,24 @@ impl RunManager {
         let mut setup = Some(setup);
         let mut ending = None;
         let mut record: Option<MessageRecord> = None;
-        while let Some(event) = events.next().await {
+        // Events that are ready together (a burst from one network read) are
+        // logged together, so readers wake once per burst, not once per token.
+        let mut unlogged: Vec<RunEvent> = Vec::new();
+        loop {
+            let event = match events.next().now_or_never() {
+                Some(Some(event)) if unlogged.len() < LOG_BATCH => event,
+                Some(None) => break,
+                ready => {
+                    self.log_all(&run_id, &mut unlogged).await;
+                    match ready {
+                        Some(Some(event)) => event,
+                        _ => match events.next().await {
+                            Some(event) => event,
+                            None => break,
+                        },
+                    }
+                }
+            };
             let is_terminal = matches!(
                 event,
                 RunEvent::Finished { .. } | RunEvent::Failed { .. } | RunEvent::Cancelled
@@ -271,7 +291,11 @@ impl RunManager {
             // A terminal event is logged after the save below, so a client that
             // reads the session when its stream ends sees the final state.
             if !is_terminal {
-                self.log.append(&run_id, event.clone()).await;
+                unlogged.push(event.clone());
+            }
+            // The first word is never held back for the rest of its burst.
+            if first_token.is_none() && matches!(event, RunEvent::TextDelta { .. }) {
+                self.log_all(&run_id, &mut unlogged).await;
             }
             if !matches!(
                 event,
@@ -291,6 +315,12 @@ impl RunManager {
                     | RunEvent::ReasoningDelta { .. }
                     | RunEvent::Usage { .. }
             );
+            // Whatever waits on the database goes out to readers first.
+            if needs_record
+                || (matches!(event, RunEvent::TextDelta { .. }) && saved.elapsed() >= SAVE_EVERY)
+            {
+                self.log_all(&run_id, &mut unlogged).await;
+            }
             if let Some(handle) = setup.take_if(|h| needs_record || h.is_finished()) {
                 let saved = match handle.await {
                     Ok(saved) => saved.map_err(|e| e.to_string()),
@@ -437,6 +467,7 @@ impl RunManager {
                 break;
             }
         }
+        self.log_all(&run_id, &mut unlogged).await;
         // The run stops counting as running before its last event is logged,
         // so a reader that saw the end cannot still cancel it.
         if let Ok(mut active) = self.active.lock() {
@@ -448,6 +479,12 @@ impl RunManager {
         });
         self.log.append(&run_id, ending).await;
         tracing::info!(run_id = %run_id, elapsed_ms = started.elapsed().as_millis() as u64, "run ended");
+    }
+
+    async fn log_all(&self, run_id: &str, events: &mut Vec<RunEvent>) {
+        if !events.is_empty() {
+            self.log.append_all(run_id, std::mem::take(events)).await;
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

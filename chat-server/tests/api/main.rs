@@ -80,6 +80,21 @@ struct App {
     http: reqwest::Client,
 }
 
+impl App {
+    /// The whole SSE body of a run started with `message`.
+    async fn stream(&self, message: &str) -> String {
+        self.http
+            .post(format!("{}/chat/stream", self.base))
+            .json(&json!({ "message": message }))
+            .send()
+            .await
+            .expect("post")
+            .text()
+            .await
+            .expect("body")
+    }
+}
+
 async fn app(registry: Registry) -> App {
     let dir = std::env::temp_dir().join(format!("mas-api-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -561,16 +576,7 @@ async fn bad_input_gets_a_4xx_with_a_message() {
 #[tokio::test]
 async fn provider_garbage_ends_the_run_with_an_error_event_and_a_failed_run() {
     let app = app(Registry::single(Arc::new(Garbage))).await;
-    let body = app
-        .http
-        .post(format!("{}/chat/stream", app.base))
-        .json(&json!({ "message": "Hello" }))
-        .send()
-        .await
-        .expect("post")
-        .text()
-        .await
-        .expect("body");
+    let body = app.stream("Hello").await;
     let events = events(&body);
     assert_eq!(events.last().map(|(_, d)| d.as_str()), Some("[DONE]"));
     let parts = parts(&events);
@@ -662,16 +668,7 @@ async fn a_429_from_the_model_is_retried_after_its_retry_after_header() {
 async fn a_429_that_outlasts_the_retries_fails_the_run_with_a_clear_error() {
     let fake = FakeOpenAi::start(vec![rate_limited("0"), rate_limited("0")]).await;
     let app = app(fake_model(&fake, 1).await).await;
-    let body = app
-        .http
-        .post(format!("{}/chat/stream", app.base))
-        .json(&json!({ "message": "Hello" }))
-        .send()
-        .await
-        .expect("post")
-        .text()
-        .await
-        .expect("body");
+    let body = app.stream("Hello").await;
     let parts = parts(&events(&body));
     let error = parts
         .iter()
@@ -707,16 +704,7 @@ async fn a_quiet_stream_carries_heartbeat_comments() {
     )])
     .await;
     let app = app(fake_model(&fake, 0).await).await;
-    let body = app
-        .http
-        .post(format!("{}/chat/stream", app.base))
-        .json(&json!({ "message": "Count slowly" }))
-        .send()
-        .await
-        .expect("post")
-        .text()
-        .await
-        .expect("body");
+    let body = app.stream("Count slowly").await;
     assert!(body.contains("\n: heartbeat\n\n") || body.starts_with(": heartbeat\n\n"));
     let text: String = parts(&events(&body))
         .iter()
