@@ -739,8 +739,13 @@ window.addEventListener("popstate", () => {
 async function start() {
   try {
     state.info = await api("/api/status");
-  } catch {
-    setStatus("The server cannot be reached.");
+  } catch (error) {
+    setStatus(
+      error.status === 401
+        ? "This server requires an API key for every call; the browser cannot sign in yet."
+        : "The server cannot be reached.",
+    );
+    return;
   }
   idleStatus();
   loadSessions();

@@ -10,10 +10,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     agent::{AgentRunner, AgentSet, RunLimits},
+    auth::{Auth, UserRole},
     http::{self, AppState},
     providers::registry::{ProviderSettings, Registry},
     runs::{MemoryRunLog, RunManager},
-    store::sql::SqlStore,
+    store::{sql::SqlStore, users::UserStore},
 };
 
 /// What `serve` needs to know.
@@ -28,6 +29,8 @@ pub struct ServeOptions {
     pub tools: crate::settings::ToolSettings,
     pub agents: AgentSet,
     pub mcp: mcp_server::settings::Settings,
+    /// Every API call needs an API key (`ENVIRONMENT=production` or `AUTH_REQUIRED=true`).
+    pub auth_required: bool,
 }
 
 pub struct Application {
@@ -62,6 +65,19 @@ impl Application {
                 .await
                 .context("opening the chat database")?,
         );
+        if options.auth_required
+            && !store
+                .users()
+                .await?
+                .iter()
+                .any(|u| u.role == UserRole::Admin && u.disabled_at.is_none())
+        {
+            anyhow::bail!(
+                "authentication is required (ENVIRONMENT=production or AUTH_REQUIRED=true) but no admin \
+                 exists: create one with `chat-server user add <name> --role admin` (password on stdin), \
+                 then API keys with `chat-server key create <name>`"
+            );
+        }
         let runner = agents(
             &options.providers,
             &options.tools,
@@ -79,6 +95,7 @@ impl Application {
         ));
         let state = AppState {
             manager: manager.clone(),
+            auth: Auth::new(store.clone(), options.auth_required),
             store,
             heartbeat: Duration::from_secs(15),
         };

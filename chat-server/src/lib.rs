@@ -2,9 +2,11 @@
 //! offline planner), the EMIS tools in process, and `ask`. Agents, runs and
 //! the streaming HTTP API build on these.
 
+pub mod admin;
 pub mod agent;
 pub mod app;
 pub mod ask;
+pub mod auth;
 pub mod http;
 pub mod providers;
 pub mod runs;

@@ -5,10 +5,13 @@ use std::{io::Write, path::PathBuf};
 
 use anyhow::Context;
 use chat_server::{
+    admin,
     agent::RunEvent,
     app::{Application, ServeOptions},
     ask::ask,
+    auth::UserRole,
     settings::{provider_settings, tool_settings},
+    store::{sql::SqlStore, users::UserStore},
 };
 use clap::{Parser, Subcommand};
 
@@ -37,6 +40,20 @@ enum Command {
         #[arg(long, env = "MAX_CONCURRENT_SESSIONS", default_value_t = 100)]
         max_concurrent_sessions: usize,
     },
+    /// Manage users (in the chat database).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://mas-chat.db")]
+        database_url: String,
+    },
+    /// Manage API keys (in the chat database).
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+        #[arg(long, env = "DATABASE_URL", default_value = "sqlite://mas-chat.db")]
+        database_url: String,
+    },
     /// Answer one question, streaming the answer to stdout (tool calls on stderr).
     Ask {
         question: String,
@@ -44,6 +61,119 @@ enum Command {
         #[arg(long)]
         provider: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Add a user; the password (at least 12 characters) is read from stdin.
+    Add {
+        username: String,
+        /// `user` or `admin`.
+        #[arg(long, default_value = "user")]
+        role: String,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Subcommand)]
+enum KeyAction {
+    /// Create an API key for a user and print it (it is shown only this once).
+    Create {
+        username: String,
+        /// Comma-separated: chat, sessions:read, admin.
+        #[arg(long, default_value = "chat,sessions:read")]
+        scopes: String,
+        /// A label for the key.
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Days until it expires (default: never).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// List keys (prefix, scopes, expiry, last use, use count, revocation).
+    List {
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Revoke a key by id: refused at once from then on.
+    Revoke { id: String },
+}
+
+async fn users(action: UserAction, database_url: &str) -> anyhow::Result<()> {
+    let store = SqlStore::connect(database_url, 2)
+        .await
+        .context("opening the chat database")?;
+    match action {
+        UserAction::Add { username, role } => {
+            let role = UserRole::parse(&role).context("the role is user or admin")?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from stdin")?;
+            let user = admin::add_user(
+                &store,
+                &username,
+                role,
+                password.trim_end_matches(['\r', '\n']),
+            )
+            .await?;
+            println!(
+                "created {} {} ({})",
+                user.role.as_str(),
+                user.username,
+                user.id
+            );
+        }
+        UserAction::List => {
+            for user in store.users().await? {
+                println!("{}\t{}\t{}", user.id, user.username, user.role.as_str());
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn keys(action: KeyAction, database_url: &str) -> anyhow::Result<()> {
+    let store = SqlStore::connect(database_url, 2)
+        .await
+        .context("opening the chat database")?;
+    match action {
+        KeyAction::Create {
+            username,
+            scopes,
+            name,
+            expires_in_days,
+        } => {
+            let (key, record) =
+                admin::create_key(&store, &username, &scopes, &name, expires_in_days).await?;
+            eprintln!(
+                "key {} for {username} (id {}); store it now, it is not shown again:",
+                record.prefix, record.id
+            );
+            println!("{key}");
+        }
+        KeyAction::List { user } => {
+            let user_id = match user {
+                Some(name) => Some(
+                    store
+                        .user_by_name(&name)
+                        .await?
+                        .with_context(|| format!("no user is named {name:?}"))?
+                        .id,
+                ),
+                None => None,
+            };
+            for key in store.keys(user_id.as_deref()).await? {
+                println!("{}", serde_json::to_string(&key)?);
+            }
+        }
+        KeyAction::Revoke { id } => {
+            admin::revoke_key(&store, &id).await?;
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -72,6 +202,14 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or(100),
     });
     match command {
+        Command::User {
+            action,
+            database_url,
+        } => return users(action, &database_url).await,
+        Command::Key {
+            action,
+            database_url,
+        } => return keys(action, &database_url).await,
         Command::Serve {
             host,
             port,
@@ -90,6 +228,8 @@ async fn main() -> anyhow::Result<()> {
                 tools,
                 agents: chat_server::settings::agents(cli.config.as_deref())?,
                 mcp,
+                auth_required: std::env::var("ENVIRONMENT").is_ok_and(|e| e == "production")
+                    || std::env::var("AUTH_REQUIRED").is_ok_and(|v| v == "true" || v == "1"),
             };
             let app = Application::build(options).await?;
             let addr = app.local_addr()?;

@@ -10,7 +10,7 @@ pub mod web;
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use axum::{
-    Json, Router,
+    Extension, Json, Router,
     body::{Body, Bytes},
     extract::{Path, Query, State, rejection::JsonRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
@@ -24,11 +24,12 @@ use serde_json::{Value, json};
 use self::{error::AppError, protocol::Mapper};
 use crate::{
     agent::RunEvent,
+    auth::{self, Auth, Principal, Scope},
     runs::{
         RunManager, StartError,
         log::{follow, follow_batches},
     },
-    store::ChatStore,
+    store::{ChatStore, Session},
 };
 
 /// Longest message accepted, in characters.
@@ -38,16 +39,16 @@ pub const MAX_MESSAGE_CHARS: usize = 32_000;
 pub struct AppState {
     pub manager: Arc<RunManager>,
     pub store: Arc<dyn ChatStore>,
+    pub auth: Auth,
     /// Interval of SSE heartbeat comments.
     pub heartbeat: Duration,
 }
 
 pub fn router(state: AppState) -> Router {
     mcp_server::telemetry::metrics_handle();
-    Router::new()
-        .route("/", get(web::index))
-        .route("/c/{session_id}", get(web::conversation))
-        .route("/static/{*path}", get(web::asset))
+    // Every API route needs a principal (an API key, or the local user when
+    // auth is not required); pages, assets and operations do not.
+    let api = Router::new()
         .route("/api", get(api_index))
         .route("/api/status", get(status))
         .route("/chat/stream", post(chat_stream))
@@ -61,6 +62,15 @@ pub fn router(state: AppState) -> Router {
                 .patch(rename_session)
                 .delete(delete_session),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            auth::authenticate,
+        ));
+    Router::new()
+        .route("/", get(web::index))
+        .route("/c/{session_id}", get(web::conversation))
+        .route("/static/{*path}", get(web::asset))
+        .merge(api)
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(ready))
         .route("/metrics", get(telemetry::metrics))
@@ -93,7 +103,56 @@ fn validated(body: Result<Json<ChatBody>, JsonRejection>) -> Result<ChatBody, Ap
     Ok(body)
 }
 
-async fn start(state: &AppState, body: &ChatBody) -> Result<crate::runs::RunHandle, AppError> {
+/// The session `id` if `principal` may see it; 404 otherwise, so another
+/// user's ids do not even show that they exist.
+async fn visible_session(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<Session, AppError> {
+    state
+        .store
+        .session(id)
+        .await?
+        .filter(|s| principal.may_see(s.owner.as_deref()))
+        .ok_or_else(|| AppError::NotFound(format!("no session has id {id:?}")))
+}
+
+/// The session of run `run_id` if `principal` may see it (404 otherwise),
+/// and whether the run's events are still in the log.
+async fn visible_run(
+    state: &AppState,
+    principal: &Principal,
+    run_id: &str,
+) -> Result<(Session, bool), AppError> {
+    let missing = || AppError::NotFound(format!("no run has id {run_id:?}"));
+    let (session_id, logged) = match state.manager.log().session(run_id).await {
+        Some(session_id) => (session_id, true),
+        None => (
+            state
+                .store
+                .run(run_id)
+                .await?
+                .ok_or_else(missing)?
+                .session_id,
+            false,
+        ),
+    };
+    let session = visible_session(state, principal, &session_id)
+        .await
+        .map_err(|_| missing())?;
+    Ok((session, logged))
+}
+
+async fn start(
+    state: &AppState,
+    principal: &Principal,
+    body: &ChatBody,
+) -> Result<crate::runs::RunHandle, AppError> {
+    principal.require(Scope::Chat)?;
+    if let Some(id) = &body.session_id {
+        visible_session(state, principal, id).await?;
+    }
     if let Some(agent) = &body.agent
         && state.manager.agent_names().iter().all(|a| a != agent)
     {
@@ -106,7 +165,7 @@ async fn start(state: &AppState, body: &ChatBody) -> Result<crate::runs::RunHand
         .manager
         .start(
             body.session_id.as_deref(),
-            None,
+            principal.owner(),
             &body.message,
             body.agent.as_deref(),
         )
@@ -182,27 +241,29 @@ fn protocol_chunks(
 
 async fn chat_stream(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     body: Result<Json<ChatBody>, JsonRejection>,
 ) -> Result<Response, AppError> {
     let body = validated(body)?;
-    let handle = start(&state, &body).await?;
+    let handle = start(&state, &principal, &body).await?;
     Ok(sse(&state, handle.run_id, handle.session_id, (0, 0)))
 }
 
 async fn run_stream(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(run_id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    principal.require(Scope::Chat)?;
     // The log knows the runs it holds; the store, runs whose events have expired.
-    let Some(session_id) = state.manager.log().session(&run_id).await else {
-        return Err(match state.store.run(&run_id).await? {
-            Some(_) => AppError::Gone(format!(
-                "the events of run {run_id} are no longer kept; read the session instead"
-            )),
-            None => AppError::NotFound(format!("no run has id {run_id:?}")),
-        });
-    };
+    let (session, logged) = visible_run(&state, &principal, &run_id).await?;
+    if !logged {
+        return Err(AppError::Gone(format!(
+            "the events of run {run_id} are no longer kept; read the session instead"
+        )));
+    }
+    let session_id = session.id;
     let after = match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
         None => (0, 0),
         Some(id) => protocol::parse_event_id(id).ok_or_else(|| {
@@ -216,8 +277,11 @@ async fn run_stream(
 
 async fn cancel(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(run_id): Path<String>,
 ) -> Result<Response, AppError> {
+    principal.require(Scope::Chat)?;
+    visible_run(&state, &principal, &run_id).await?;
     if state.manager.cancel(&run_id) {
         return Ok((
             StatusCode::ACCEPTED,
@@ -236,10 +300,11 @@ async fn cancel(
 
 async fn chat(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     body: Result<Json<ChatBody>, JsonRejection>,
 ) -> Result<Response, AppError> {
     let body = validated(body)?;
-    let handle = start(&state, &body).await?;
+    let handle = start(&state, &principal, &body).await?;
     let mut text = String::new();
     let mut tool_calls: Vec<Value> = Vec::new();
     let mut usage = json!({ "input_tokens": null, "output_tokens": null });
@@ -303,8 +368,10 @@ struct Page {
 
 async fn list_sessions(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     page: Result<Query<Page>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, AppError> {
+    principal.require(Scope::SessionsRead)?;
     let Query(page) = page.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let limit = page.limit.unwrap_or(50);
     let offset = page.offset.unwrap_or(0);
@@ -313,19 +380,22 @@ async fn list_sessions(
             "limit must be 1 to 200 and offset 0 or more".into(),
         ));
     }
-    let sessions = state.store.list_sessions(None, limit, offset).await?;
+    let owner = if principal.sees_all() {
+        None
+    } else {
+        principal.owner()
+    };
+    let sessions = state.store.list_sessions(owner, limit, offset).await?;
     Ok(Json(json!({ "sessions": sessions })).into_response())
 }
 
 async fn get_session(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let session = state
-        .store
-        .session(&id)
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no session has id {id:?}")))?;
+    principal.require(Scope::SessionsRead)?;
+    let session = visible_session(&state, &principal, &id).await?;
     let messages = state.store.messages(&id).await?;
     let calls = state.store.tool_calls(&id).await?;
     let messages: Vec<Value> = messages
@@ -349,9 +419,12 @@ struct Rename {
 
 async fn rename_session(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
     body: Result<Json<Rename>, JsonRejection>,
 ) -> Result<Response, AppError> {
+    principal.require(Scope::Chat)?;
+    visible_session(&state, &principal, &id).await?;
     let Json(body) = body?;
     let title = body.title.trim();
     if title.is_empty() || title.chars().count() > 200 {
@@ -362,13 +435,16 @@ async fn rename_session(
     if !state.store.rename_session(&id, title).await? {
         return Err(AppError::NotFound(format!("no session has id {id:?}")));
     }
-    get_session(State(state), Path(id)).await
+    get_session(State(state), Extension(principal), Path(id)).await
 }
 
 async fn delete_session(
     State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
+    principal.require(Scope::Chat)?;
+    visible_session(&state, &principal, &id).await?;
     if state.store.delete_session(&id).await? {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {

@@ -284,10 +284,7 @@ impl RunManager {
                     }
                 }
             };
-            let is_terminal = matches!(
-                event,
-                RunEvent::Finished { .. } | RunEvent::Failed { .. } | RunEvent::Cancelled
-            );
+            let is_terminal = event.is_terminal();
             // A terminal event is logged after the save below, so a client that
             // reads the session when its stream ends sees the final state.
             if !is_terminal {

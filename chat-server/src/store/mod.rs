@@ -5,6 +5,7 @@
 //! `migrations/<engine>/chat`. One conformance suite runs on both.
 
 pub mod sql;
+pub mod users;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -151,6 +152,9 @@ pub enum StoreError {
     /// The row referred to does not exist.
     #[error("not found")]
     NotFound,
+    /// A row with that unique value exists already.
+    #[error("already exists")]
+    Conflict,
     #[error("the chat database failed")]
     Internal(#[source] sqlx::Error),
 }

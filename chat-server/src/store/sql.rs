@@ -33,7 +33,7 @@ impl Engine {
     }
 }
 
-fn classify(error: sqlx::Error) -> StoreError {
+pub(crate) fn classify(error: sqlx::Error) -> StoreError {
     match error {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
@@ -88,6 +88,10 @@ impl SqlStore {
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
         Ok(SqlStore { pool, engine })
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     pub fn engine(&self) -> Engine {

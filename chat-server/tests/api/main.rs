@@ -117,6 +117,7 @@ async fn app(registry: Registry) -> App {
     ));
     let router = http::router(AppState {
         manager,
+        auth: chat_server::auth::Auth::new(store.clone(), false),
         store,
         heartbeat: Duration::from_millis(200),
     });

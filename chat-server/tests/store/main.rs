@@ -1,9 +1,14 @@
 //! The `ChatStore` conformance suite, run on SQLite and on the real PostgreSQL
 //! the test command starts.
 
-use chat_server::store::{
-    ChatStore, MessageStatus, NewTurn, Role, RunOutcome, RunStatus, Session, ToolStatus,
-    sql::{Engine, SqlStore},
+use chat_server::{
+    auth::{Scope, UserRole},
+    store::{
+        ChatStore, MessageStatus, NewTurn, Role, RunOutcome, RunStatus, Session, StoreError,
+        ToolStatus,
+        sql::{Engine, SqlStore},
+        users::{NewKey, UserStore},
+    },
 };
 
 async fn sqlite() -> SqlStore {
@@ -321,6 +326,61 @@ async fn a_turn_starts_in_one_transaction(store: SqlStore) {
     assert_eq!(next.seq, 4, "the next turn continues the session");
 }
 
+async fn users_and_api_keys_are_kept(store: SqlStore) {
+    let name = format!("user-{}", uuid::Uuid::new_v4());
+    let user = store
+        .create_user(&name, Some("$argon2id$stub"), UserRole::Admin)
+        .await
+        .expect("user");
+    assert!(matches!(
+        store.create_user(&name, None, UserRole::User).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        store.user_by_name(&name).await.expect("read"),
+        Some(user.clone())
+    );
+    let hash = format!("{:064}", uuid::Uuid::new_v4().as_u128());
+    let key = store
+        .create_key(&NewKey {
+            user_id: &user.id,
+            name: "ci",
+            prefix: "mas_abcdefgh",
+            key_hash: &hash,
+            scopes: &[Scope::Chat, Scope::Admin],
+            expires_at: None,
+        })
+        .await
+        .expect("key");
+    let (found, owner) = store
+        .key_by_hash(&hash)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(
+        (found.id.as_str(), owner.id.as_str()),
+        (key.id.as_str(), user.id.as_str())
+    );
+    assert_eq!(found.scopes, vec![Scope::Chat, Scope::Admin]);
+    assert!(store.key_by_hash("0").await.expect("read").is_none());
+    store.touch_key(&key.id, 42).await.expect("touch");
+    store.touch_key(&key.id, 43).await.expect("touch");
+    let listed = store.keys(Some(&user.id)).await.expect("keys");
+    assert_eq!(
+        (listed[0].usage_count, listed[0].last_used_at),
+        (2, Some(43))
+    );
+    assert!(store.revoke_key(&key.id, 44).await.expect("revoke"));
+    assert!(
+        !store.revoke_key(&key.id, 45).await.expect("revoke"),
+        "once"
+    );
+    assert_eq!(
+        store.keys(Some(&user.id)).await.expect("keys")[0].revoked_at,
+        Some(44)
+    );
+}
+
 macro_rules! on_both_engines {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -338,4 +398,5 @@ on_both_engines!(
     deleting_a_session_removes_everything_it_holds,
     unknown_ids_are_reported_not_invented,
     a_turn_starts_in_one_transaction,
+    users_and_api_keys_are_kept,
 );

@@ -1,0 +1,50 @@
+//! Passwords as Argon2id PHC strings (the argon2 crate's defaults: Argon2id,
+//! 19 MiB, 2 passes), each with its own random salt.
+
+use argon2::{
+    Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
+    password_hash::{SaltString, rand_core::OsRng},
+};
+
+/// Shortest password accepted.
+pub const MIN_LENGTH: usize = 12;
+
+pub fn hash(password: &str) -> Result<String, String> {
+    if password.chars().count() < MIN_LENGTH {
+        return Err(format!("a password needs at least {MIN_LENGTH} characters"));
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("hashing the password failed: {e}"))
+}
+
+/// Whether `password` matches the stored PHC string (false for a malformed one).
+pub fn verify(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_verifies_against_its_own_hash_only() {
+        let stored = hash("correct horse battery").expect("hash");
+        assert!(stored.starts_with("$argon2id$"), "{stored}");
+        assert!(verify("correct horse battery", &stored));
+        assert!(!verify("correct horse batterz", &stored));
+        assert!(!verify("correct horse battery", "not a hash"));
+        assert_ne!(
+            stored,
+            hash("correct horse battery").expect("hash"),
+            "salted"
+        );
+        assert!(hash("short").is_err());
+    }
+}

@@ -1,0 +1,251 @@
+//! Users and API keys, in the chat database (`users`, `api_keys`).
+
+use async_trait::async_trait;
+use serde::Serialize;
+use sqlx::{Row, any::AnyRow};
+
+use super::{StoreError, StoreResult, now_ms, sql::SqlStore};
+use crate::auth::{Scope, UserRole};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+    pub role: UserRole,
+    pub created_at: i64,
+    pub disabled_at: Option<i64>,
+}
+
+/// An API key as stored: never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    /// `mas_xxxxxxxx`: recognises the key without revealing it.
+    pub prefix: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub usage_count: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A key to store (its hash, not the key).
+#[derive(Debug, Clone)]
+pub struct NewKey<'a> {
+    pub user_id: &'a str,
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub key_hash: &'a str,
+    pub scopes: &'a [Scope],
+    pub expires_at: Option<i64>,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Fails with `Conflict` when the username is taken.
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: Option<&str>,
+        role: UserRole,
+    ) -> StoreResult<User>;
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn users(&self) -> StoreResult<Vec<User>>;
+    async fn create_key(&self, key: &NewKey<'_>) -> StoreResult<ApiKey>;
+    /// The key with this hash and its user.
+    async fn key_by_hash(&self, key_hash: &str) -> StoreResult<Option<(ApiKey, User)>>;
+    /// Records a use: last-used time and count.
+    async fn touch_key(&self, id: &str, at: i64) -> StoreResult<()>;
+    /// Keys of one user, or of everyone; newest first.
+    async fn keys(&self, user_id: Option<&str>) -> StoreResult<Vec<ApiKey>>;
+    /// `false` when no key has this id (or it was already revoked).
+    async fn revoke_key(&self, id: &str, at: i64) -> StoreResult<bool>;
+}
+
+fn user(row: &AnyRow) -> Result<User, sqlx::Error> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        role: UserRole::parse(&role).unwrap_or(UserRole::User),
+        created_at: row.try_get("created_at")?,
+        disabled_at: row.try_get("disabled_at")?,
+    })
+}
+
+fn key(row: &AnyRow) -> Result<ApiKey, sqlx::Error> {
+    let scopes: String = row.try_get("scopes")?;
+    Ok(ApiKey {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        prefix: row.try_get("prefix")?,
+        scopes: scopes.split(' ').filter_map(Scope::parse).collect(),
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        usage_count: row.try_get("usage_count")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn failed(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => super::sql::classify(e),
+    }
+}
+
+#[async_trait]
+impl UserStore for SqlStore {
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: Option<&str>,
+        role: UserRole,
+    ) -> StoreResult<User> {
+        let user = User {
+            id: uuid::Uuid::new_v4().to_string(),
+            username: username.to_owned(),
+            password_hash: password_hash.map(str::to_owned),
+            role,
+            created_at: now_ms(),
+            disabled_at: None,
+        };
+        sqlx::query(
+            "INSERT INTO users (id, username, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(role.as_str())
+        .bind(user.created_at)
+        .execute(self.pool())
+        .await
+        .map_err(failed)?;
+        Ok(user)
+    }
+
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
+        let row = sqlx::query("SELECT * FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failed)?;
+        row.as_ref().map(user).transpose().map_err(failed)
+    }
+
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY created_at, username")
+            .fetch_all(self.pool())
+            .await
+            .map_err(failed)?;
+        rows.iter()
+            .map(user)
+            .collect::<Result<_, _>>()
+            .map_err(failed)
+    }
+
+    async fn create_key(&self, new: &NewKey<'_>) -> StoreResult<ApiKey> {
+        let key = ApiKey {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: new.user_id.to_owned(),
+            name: new.name.to_owned(),
+            prefix: new.prefix.to_owned(),
+            scopes: new.scopes.to_vec(),
+            created_at: now_ms(),
+            expires_at: new.expires_at,
+            last_used_at: None,
+            usage_count: 0,
+            revoked_at: None,
+        };
+        let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, scopes, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&key.id)
+        .bind(&key.user_id)
+        .bind(&key.name)
+        .bind(&key.prefix)
+        .bind(new.key_hash)
+        .bind(scopes.join(" "))
+        .bind(key.created_at)
+        .bind(key.expires_at)
+        .execute(self.pool())
+        .await
+        .map_err(failed)?;
+        Ok(key)
+    }
+
+    async fn key_by_hash(&self, key_hash: &str) -> StoreResult<Option<(ApiKey, User)>> {
+        let Some(row) = sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1")
+            .bind(key_hash)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failed)?
+        else {
+            return Ok(None);
+        };
+        let key = key(&row).map_err(failed)?;
+        let owner = sqlx::query("SELECT * FROM users WHERE id = $1")
+            .bind(&key.user_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failed)?;
+        match owner {
+            Some(row) => Ok(Some((key, user(&row).map_err(failed)?))),
+            None => Ok(None),
+        }
+    }
+
+    async fn touch_key(&self, id: &str, at: i64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at = $1, usage_count = usage_count + 1 WHERE id = $2",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .map_err(failed)?;
+        Ok(())
+    }
+
+    async fn keys(&self, user_id: Option<&str>) -> StoreResult<Vec<ApiKey>> {
+        let rows = match user_id {
+            Some(user_id) => {
+                sqlx::query("SELECT * FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC")
+                    .bind(user_id)
+                    .fetch_all(self.pool())
+                    .await
+            }
+            None => {
+                sqlx::query("SELECT * FROM api_keys ORDER BY created_at DESC")
+                    .fetch_all(self.pool())
+                    .await
+            }
+        }
+        .map_err(failed)?;
+        rows.iter()
+            .map(key)
+            .collect::<Result<_, _>>()
+            .map_err(failed)
+    }
+
+    async fn revoke_key(&self, id: &str, at: i64) -> StoreResult<bool> {
+        let done =
+            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(at)
+                .bind(id)
+                .execute(self.pool())
+                .await
+                .map_err(failed)?;
+        Ok(done.rows_affected() > 0)
+    }
+}

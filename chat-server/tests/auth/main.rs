@@ -1,0 +1,435 @@
+//! API keys and isolation on a real socket: no key, a bad key, a revoked or
+//! expired key, scopes, and another user's sessions, runs and streams on
+//! every route (404, not 403, so ids do not leak); the `user` and `key`
+//! commands of the binary; production refusing to start without an admin.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::{sync::Arc, time::Duration};
+
+use chat_server::{
+    admin,
+    agent::{AgentRunner, AgentSet, RunLimits},
+    auth::{Auth, Scope, UserRole, keys},
+    http::{self, AppState},
+    providers::registry::{ProviderSettings, Registry},
+    runs::{MemoryRunLog, RunManager},
+    store::{
+        now_ms,
+        sql::SqlStore,
+        users::{NewKey, UserStore},
+    },
+};
+use serde_json::{Value, json};
+
+struct App {
+    base: String,
+    http: reqwest::Client,
+    store: Arc<SqlStore>,
+}
+
+async fn app(required: bool) -> App {
+    let dir = std::env::temp_dir().join(format!("mas-auth-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = Arc::new(
+        SqlStore::connect(&format!("sqlite://{}", dir.join("chat.db").display()), 4)
+            .await
+            .expect("store"),
+    );
+    let toolbox = support::toolbox().await;
+    let registry = Registry::from_settings(&ProviderSettings::default(), toolbox.known_values())
+        .expect("registry");
+    let runner = Arc::new(AgentRunner::new(
+        AgentSet::builtin(),
+        Arc::new(registry),
+        toolbox,
+        RunLimits::default(),
+    ));
+    let manager = Arc::new(RunManager::new(
+        store.clone(),
+        runner,
+        Arc::new(MemoryRunLog::new(Duration::from_secs(60))),
+        8,
+    ));
+    let router = http::router(AppState {
+        manager,
+        auth: Auth::new(store.clone(), required),
+        store: store.clone(),
+        heartbeat: Duration::from_secs(15),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    App {
+        base,
+        http: reqwest::Client::new(),
+        store,
+    }
+}
+
+impl App {
+    async fn user(&self, name: &str, role: UserRole) {
+        admin::add_user(self.store.as_ref(), name, role, "a long enough password")
+            .await
+            .expect("user");
+    }
+
+    async fn key(&self, user: &str, scopes: &str) -> String {
+        admin::create_key(self.store.as_ref(), user, scopes, "test", None)
+            .await
+            .expect("key")
+            .0
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body");
+        // SSE bodies are not JSON; the status is what these tests check there.
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value, headers)
+    }
+
+    async fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
+        let (status, body, _) = self.call(reqwest::Method::GET, path, key, None).await;
+        (status, body)
+    }
+
+    /// A finished conversation of `key`'s user: (session id, run id).
+    async fn conversation(&self, key: &str) -> (String, String) {
+        let (status, reply, _) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/chat",
+                Some(key),
+                Some(json!({ "message": "How many schools are in Lamu county?" })),
+            )
+            .await;
+        assert_eq!(status, 200, "{reply}");
+        (
+            reply["session_id"].as_str().expect("session").to_owned(),
+            reply["run_id"].as_str().expect("run").to_owned(),
+        )
+    }
+}
+
+#[tokio::test]
+async fn without_a_valid_key_the_api_answers_401_and_pages_still_load() {
+    let app = app(true).await;
+    app.user("alice", UserRole::User).await;
+    let (status, body, headers) = app
+        .call(reqwest::Method::GET, "/api/sessions", None, None)
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .expect("header")
+            .starts_with("Bearer")
+    );
+    for bad in [
+        "mas_nope",
+        "sk-1234567890",
+        &format!("{}x", app.key("alice", "chat").await),
+        "mas_AAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
+    ] {
+        assert_eq!(app.get("/api/sessions", Some(bad)).await.0, 401, "{bad}");
+    }
+    let (status, _, _) = app
+        .call(
+            reqwest::Method::POST,
+            "/chat/stream",
+            None,
+            Some(json!({ "message": "hi" })),
+        )
+        .await;
+    assert_eq!(status, 401);
+    for open in ["/", "/health", "/static/app.css"] {
+        assert_eq!(app.get(open, None).await.0, 200, "{open}");
+    }
+}
+
+#[tokio::test]
+async fn a_key_works_until_it_is_revoked_or_expires_and_its_use_is_counted() {
+    let app = app(true).await;
+    app.user("alice", UserRole::User).await;
+    let key = app.key("alice", "chat,sessions:read").await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/api/sessions", Some(&key)).await.0, 200);
+    }
+    let stored = app.store.keys(None).await.expect("keys");
+    assert_eq!(stored[0].usage_count, 3);
+    assert!(stored[0].last_used_at.is_some());
+    assert!(
+        key.starts_with(&stored[0].prefix),
+        "the prefix recognises the key"
+    );
+    admin::revoke_key(app.store.as_ref(), &stored[0].id)
+        .await
+        .expect("revoke");
+    let (status, body) = app.get("/api/sessions", Some(&key)).await;
+    assert_eq!(status, 401, "refused at once after revocation");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("revoked")
+    );
+
+    let user = app
+        .store
+        .user_by_name("alice")
+        .await
+        .expect("read")
+        .expect("alice");
+    let (expired, prefix) = keys::generate();
+    app.store
+        .create_key(&NewKey {
+            user_id: &user.id,
+            name: "old",
+            prefix: &prefix,
+            key_hash: &keys::hash(&expired),
+            scopes: &[Scope::Chat, Scope::SessionsRead],
+            expires_at: Some(now_ms() - 1),
+        })
+        .await
+        .expect("key");
+    assert_eq!(app.get("/api/sessions", Some(&expired)).await.0, 401);
+}
+
+#[tokio::test]
+async fn scopes_limit_what_a_key_may_do() {
+    let app = app(true).await;
+    app.user("alice", UserRole::User).await;
+    let reader = app.key("alice", "sessions:read").await;
+    let chatter = app.key("alice", "chat").await;
+    assert_eq!(app.get("/api/sessions", Some(&reader)).await.0, 200);
+    let (status, body, _) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/chat",
+            Some(&reader),
+            Some(json!({ "message": "hi" })),
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(app.get("/api/sessions", Some(&chatter)).await.0, 403);
+    assert!(
+        admin::create_key(app.store.as_ref(), "alice", "admin", "x", None)
+            .await
+            .is_err(),
+        "a user who is not an admin gets no admin key"
+    );
+}
+
+#[tokio::test]
+async fn another_users_sessions_runs_and_streams_are_404_on_every_route() {
+    let app = app(true).await;
+    app.user("alice", UserRole::User).await;
+    app.user("bob", UserRole::User).await;
+    app.user("root", UserRole::Admin).await;
+    let alice = app.key("alice", "chat,sessions:read").await;
+    let bob = app.key("bob", "chat,sessions:read").await;
+    let root = app.key("root", "chat,sessions:read,admin").await;
+    let (session, run) = app.conversation(&alice).await;
+    let (bobs_session, _) = app.conversation(&bob).await;
+
+    use reqwest::Method;
+    let routes: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, format!("/api/sessions/{session}"), None),
+        (
+            Method::PATCH,
+            format!("/api/sessions/{session}"),
+            Some(json!({ "title": "mine now" })),
+        ),
+        (
+            Method::POST,
+            "/chat/stream".into(),
+            Some(json!({ "message": "more", "session_id": session })),
+        ),
+        (
+            Method::POST,
+            "/api/chat".into(),
+            Some(json!({ "message": "more", "session_id": session })),
+        ),
+        (Method::GET, format!("/api/runs/{run}/stream"), None),
+        (Method::POST, format!("/api/runs/{run}/cancel"), None),
+        (Method::DELETE, format!("/api/sessions/{session}"), None),
+    ];
+    for (method, path, body) in &routes {
+        let (status, reply, _) = app
+            .call(method.clone(), path, Some(&bob), body.clone())
+            .await;
+        assert_eq!(status, 404, "{method} {path}: {reply}");
+        let unknown = path
+            .replace(&session, "no-such-id")
+            .replace(&run, "no-such-id");
+        let (status, _, _) = app
+            .call(method.clone(), &unknown, Some(&bob), body.clone())
+            .await;
+        assert_eq!(
+            status, 404,
+            "an unknown id looks the same: {method} {unknown}"
+        );
+    }
+    let listed = app.get("/api/sessions", Some(&bob)).await.1;
+    let ids: Vec<&str> = listed["sessions"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![bobs_session.as_str()], "bob lists only his own");
+
+    // Alice's conversation is untouched, and she still has it all.
+    let (status, mine) = app
+        .get(&format!("/api/sessions/{session}"), Some(&alice))
+        .await;
+    assert_eq!(status, 200);
+    assert_ne!(mine["session"]["title"], "mine now");
+    assert_eq!(mine["messages"].as_array().expect("messages").len(), 2);
+
+    // An admin's key with the admin scope sees everyone's.
+    assert_eq!(
+        app.get(&format!("/api/sessions/{session}"), Some(&root))
+            .await
+            .0,
+        200
+    );
+    let all = app.get("/api/sessions", Some(&root)).await.1;
+    assert_eq!(all["sessions"].as_array().expect("sessions").len(), 2);
+}
+
+#[tokio::test]
+async fn without_required_auth_the_local_user_needs_no_key_but_a_bad_key_is_refused() {
+    let app = app(false).await;
+    assert_eq!(app.get("/api/sessions", None).await.0, 200);
+    assert_eq!(
+        app.get(
+            "/api/sessions",
+            Some("mas_AAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB")
+        )
+        .await
+        .0,
+        401
+    );
+}
+
+/// Runs the built binary with `args`, `stdin` and a chat database; (status, stdout, stderr).
+fn binary(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the chat-server binary");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_cli_creates_the_first_admin_and_keys_and_production_needs_them() {
+    let dir = std::env::temp_dir().join(format!("mas-cli-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = format!("sqlite://{}", dir.join("chat.db").display());
+    let env = [("DATABASE_URL", db.as_str()), ("LOG_LEVEL", "warn")];
+
+    let (ok, _, stderr) = binary(
+        &["serve", "--port", "0"],
+        "",
+        &[("DATABASE_URL", db.as_str()), ("ENVIRONMENT", "production")],
+    );
+    assert!(!ok);
+    assert!(
+        stderr.contains("no admin exists") && stderr.contains("chat-server user add"),
+        "{stderr}"
+    );
+
+    let (ok, _, stderr) = binary(&["user", "add", "root", "--role", "admin"], "short\n", &env);
+    assert!(!ok && stderr.contains("at least 12"), "{stderr}");
+    let (ok, out, stderr) = binary(
+        &["user", "add", "root", "--role", "admin"],
+        "a long enough password\n",
+        &env,
+    );
+    assert!(ok, "{stderr}");
+    assert!(out.contains("created admin root"), "{out}");
+    let (ok, _, stderr) = binary(&["user", "add", "root"], "another long password\n", &env);
+    assert!(!ok && stderr.contains("exists already"), "{stderr}");
+
+    let (ok, key, stderr) = binary(
+        &[
+            "key",
+            "create",
+            "root",
+            "--scopes",
+            "chat,admin",
+            "--expires-in-days",
+            "30",
+        ],
+        "",
+        &env,
+    );
+    assert!(ok, "{stderr}");
+    let key = key.trim().to_owned();
+    assert!(keys::looks_like_key(&key), "{key}");
+    assert!(stderr.contains("not shown again"));
+    let (ok, listed, _) = binary(&["key", "list"], "", &env);
+    assert!(ok);
+    assert!(
+        !listed.contains(&key),
+        "the key itself is never shown again"
+    );
+    let record: Value = serde_json::from_str(listed.lines().next().expect("a key")).expect("json");
+    assert_eq!(record["scopes"], json!(["chat", "admin"]));
+    assert!(record["expires_at"].is_i64());
+    assert!(key.starts_with(record["prefix"].as_str().expect("prefix")));
+    let id = record["id"].as_str().expect("id");
+    assert!(binary(&["key", "revoke", id], "", &env).0);
+    assert!(
+        !binary(&["key", "revoke", id], "", &env).0,
+        "revoking twice is an error"
+    );
+    let stored = SqlStore::connect(&db, 1).await.expect("db");
+    let user = stored
+        .user_by_name("root")
+        .await
+        .expect("read")
+        .expect("root");
+    assert!(
+        user.password_hash
+            .as_deref()
+            .is_some_and(|h| h.starts_with("$argon2id$"))
+    );
+}
