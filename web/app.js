@@ -36,8 +36,14 @@ const state = {
   sessionId: document.body.dataset.session || null,
   run: null, // the run being shown live: { runId, lastEventId, view, controller }
   info: null, // GET /api/status
+  me: null, // GET /api/auth/me: who is signed in, and the CSRF token
   lastUser: null,
 };
+
+// Every change a sign-in cookie authenticates carries the sign-in's CSRF token.
+function csrfHeaders() {
+  return state.me?.csrf_token ? { "x-csrf-token": state.me.csrf_token } : {};
+}
 
 // ---------------------------------------------------------------- helpers
 
@@ -100,7 +106,7 @@ function modelLabel() {
 async function api(path, options = {}) {
   const response = await fetch(path, {
     ...options,
-    headers: { "content-type": "application/json", ...(options.headers || {}) },
+    headers: { "content-type": "application/json", ...csrfHeaders(), ...(options.headers || {}) },
   });
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
@@ -456,7 +462,7 @@ async function send(text) {
   try {
     response = await fetch("/chat/stream", {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...csrfHeaders() },
       body: JSON.stringify(state.sessionId ? { message: text, session_id: state.sessionId } : { message: text }),
       signal: state.run.controller.signal,
     });
@@ -736,17 +742,31 @@ window.addEventListener("popstate", () => {
   openSession(match ? decodeURIComponent(match[1]) : null);
 });
 
+function showAccount() {
+  if (!state.me?.signed_in) return;
+  const out = el("button", { type: "button", class: "button", text: "Sign out" });
+  out.addEventListener("click", async () => {
+    try {
+      await api("/logout", { method: "POST" });
+    } finally {
+      location.href = "/login";
+    }
+  });
+  els.sidebar.append(el("div", { class: "account" }, el("span", { text: state.me.username }), out));
+}
+
 async function start() {
   try {
-    state.info = await api("/api/status");
+    [state.me, state.info] = await Promise.all([api("/api/auth/me"), api("/api/status")]);
   } catch (error) {
-    setStatus(
-      error.status === 401
-        ? "This server requires an API key for every call; the browser cannot sign in yet."
-        : "The server cannot be reached.",
-    );
+    if (error.status === 401) {
+      location.href = "/login";
+      return;
+    }
+    setStatus("The server cannot be reached.");
     return;
   }
+  showAccount();
   idleStatus();
   loadSessions();
   await openSession(state.sessionId);

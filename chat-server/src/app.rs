@@ -5,12 +5,13 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     agent::{AgentRunner, AgentSet, RunLimits},
-    auth::{Auth, UserRole},
+    auth::{Auth, UserRole, cookie::CookieKey},
     http::{self, AppState},
     providers::registry::{ProviderSettings, Registry},
     runs::{MemoryRunLog, RunManager},
@@ -31,6 +32,10 @@ pub struct ServeOptions {
     pub mcp: mcp_server::settings::Settings,
     /// Every API call needs an API key (`ENVIRONMENT=production` or `AUTH_REQUIRED=true`).
     pub auth_required: bool,
+    /// `SECRET_KEY`: signs sign-in cookies (required with `auth_required`).
+    pub secret_key: Option<secrecy::SecretString>,
+    /// Cookies get `Secure` (the server is reached over TLS).
+    pub cookie_secure: bool,
 }
 
 pub struct Application {
@@ -78,6 +83,17 @@ impl Application {
                  then API keys with `chat-server key create <name>`"
             );
         }
+        let cookies = match &options.secret_key {
+            Some(secret) if secret.expose_secret().len() >= 32 => {
+                CookieKey::new(secret.expose_secret().as_bytes(), options.cookie_secure)
+            }
+            Some(_) => anyhow::bail!("SECRET_KEY must be at least 32 characters"),
+            None if options.auth_required => anyhow::bail!(
+                "authentication is required but SECRET_KEY is not set: set it to 32 or more random \
+                 characters (it signs the sign-in cookies)"
+            ),
+            None => CookieKey::ephemeral(),
+        };
         let runner = agents(
             &options.providers,
             &options.tools,
@@ -95,7 +111,7 @@ impl Application {
         ));
         let state = AppState {
             manager: manager.clone(),
-            auth: Auth::new(store.clone(), options.auth_required),
+            auth: Auth::with_cookies(store.clone(), options.auth_required, cookies),
             store,
             heartbeat: Duration::from_secs(15),
         };
@@ -125,7 +141,10 @@ impl Application {
             let _ = tcp.set_nodelay(true);
         });
         let stop = shutdown.clone();
-        let served = axum::serve(listener, self.router)
+        let router = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await;
         self.manager.shutdown(drain).await;

@@ -219,6 +219,7 @@ async fn main() -> anyhow::Result<()> {
             // The chat database is not the EMIS database: the embedded tools use the bundled data.
             let mut mcp = mcp_settings;
             mcp.database_url = None;
+            let production = std::env::var("ENVIRONMENT").is_ok_and(|e| e == "production");
             let options = ServeOptions {
                 host,
                 port,
@@ -228,8 +229,12 @@ async fn main() -> anyhow::Result<()> {
                 tools,
                 agents: chat_server::settings::agents(cli.config.as_deref())?,
                 mcp,
-                auth_required: std::env::var("ENVIRONMENT").is_ok_and(|e| e == "production")
+                auth_required: production
                     || std::env::var("AUTH_REQUIRED").is_ok_and(|v| v == "true" || v == "1"),
+                secret_key: std::env::var("SECRET_KEY").ok().map(Into::into),
+                cookie_secure: std::env::var("COOKIE_SECURE")
+                    .map(|v| v == "true" || v == "1")
+                    .unwrap_or(production),
             };
             let app = Application::build(options).await?;
             let addr = app.local_addr()?;

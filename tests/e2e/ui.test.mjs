@@ -94,6 +94,7 @@ async function freePort() {
 
 async function startChat(name, env) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `mas-e2e-${name}-`));
+  const ready = name === "secured" ? "/health" : "/ready";
   const port = await freePort();
   const child = spawn(BIN, ["serve"], {
     env: {
@@ -113,7 +114,7 @@ async function startChat(name, env) {
   for (let i = 0; i < 300; i++) {
     if (child.exitCode !== null) throw new Error(`${name} chat-server exited: ${output}`);
     try {
-      if ((await fetch(`${base}/ready`)).ok) return { base, child, dir, output: () => output };
+      if ((await fetch(`${base}${ready}`)).ok) return { base, child, dir, output: () => output };
     } catch {}
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -142,7 +143,7 @@ async function cuttableProxy(target) {
   };
 }
 
-let browser, fake, offline, online;
+let browser, fake, offline, online, secured;
 
 before(async () => {
   assert.ok(fs.existsSync(BIN), `the chat-server binary is missing at ${BIN} (build it first)`);
@@ -157,14 +158,36 @@ before(async () => {
       OPENAI_MODEL: "fake-e2e",
     }),
   ]);
+  // A server that requires sign-in, with one user created by the CLI.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mas-e2e-users-"));
+  const database = `sqlite://${dir}/chat.db`;
+  const addUser = (name, role) =>
+    new Promise((resolve, reject) => {
+      const add = spawn(BIN, ["user", "add", name, "--role", role], {
+        env: { PATH: process.env.PATH, DATABASE_URL: database, LOG_LEVEL: "warn" },
+      });
+      let err = "";
+      add.stderr.on("data", (d) => (err += d));
+      add.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`user add failed: ${err}`))));
+      add.stdin.end("a long enough password\n");
+    });
+  await addUser("root", "admin");
+  await addUser("amina", "user");
+  secured = await startChat("secured", {
+    DATABASE_URL: database,
+    AUTH_REQUIRED: "true",
+    SECRET_KEY: "an end-to-end test secret that is long enough",
+  });
+  secured.users = dir;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
 });
 
 after(async () => {
   await browser?.close();
-  for (const server of [offline, online]) {
+  for (const server of [offline, online, secured]) {
     server?.child.kill("SIGTERM");
     if (server) fs.rmSync(server.dir, { recursive: true, force: true });
+    if (server?.users) fs.rmSync(server.users, { recursive: true, force: true });
   }
   fake?.close();
 });
@@ -172,6 +195,10 @@ after(async () => {
 /// A page that fails the test on any script error or dialog it did not expect.
 async function open(base, url = "/", options = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  return openIn(context, base, url);
+}
+
+async function openIn(context, base, url) {
   const page = await context.newPage();
   page.errors = [];
   page.on("pageerror", (e) => page.errors.push(String(e)));
@@ -417,4 +444,36 @@ test("the keyboard alone can use the page", async () => {
   }
   assert.deepEqual(page.errors, []);
   await page.context().close();
+});
+
+test("signing in, chatting and signing out when the server requires it", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  page.errors = [];
+  page.on("pageerror", (e) => page.errors.push(String(e)));
+  await page.goto(secured.base + "/");
+  assert.equal(new URL(page.url()).pathname, "/login", "strangers are sent to sign in");
+  await page.fill("#username", "amina");
+  await page.fill("#password", "wrong password here");
+  await page.click("button[type=submit]");
+  await page.waitForSelector("text=Wrong username or password.");
+  await page.fill("#username", "amina");
+  await page.fill("#password", "a long enough password");
+  await page.click("button[type=submit]");
+  await page.waitForURL(secured.base + "/");
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === "mas_session");
+  assert.ok(session?.httpOnly, "the sign-in cookie is HttpOnly");
+  assert.equal(session.sameSite, "Lax");
+  assert.equal(await page.evaluate(() => document.cookie.includes("mas_session")), false, "scripts cannot read it");
+  await page.waitForFunction(() => !document.getElementById("status").textContent.includes("Connecting"));
+  await ask(page, "How many schools are in Lamu county?");
+  await finished(page);
+  assert.match(await answerText(page), /schools/);
+  await page.click("text=Sign out");
+  await page.waitForURL(secured.base + "/login");
+  await page.goto(secured.base + "/");
+  assert.equal(new URL(page.url()).pathname, "/login", "signed out for good");
+  assert.deepEqual(page.errors, []);
+  await context.close();
 });

@@ -9,7 +9,8 @@ pub const PREFIX: &str = "mas_";
 const ID_LEN: usize = 8;
 const SECRET_LEN: usize = 32;
 
-fn random(len: usize) -> String {
+/// `len` letters and digits from the operating system's random source.
+pub fn random(len: usize) -> String {
     let mut rng = OsRng.unwrap_err();
     (0..len).map(|_| rng.sample(Alphanumeric) as char).collect()
 }

@@ -7,20 +7,26 @@
 //! without a key acts as the local user, who sees everything; a key that is
 //! sent is still checked, and its user owns what it creates.
 
+pub mod cookie;
 pub mod keys;
 pub mod password;
+mod throttle;
 
 use std::sync::Arc;
 
 use axum::{
     extract::{Request, State},
-    http::{HeaderValue, header},
+    http::{HeaderMap, HeaderValue, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{http::error::AppError, store::users::UserStore};
+use self::cookie::CookieKey;
+use crate::{
+    http::error::AppError,
+    store::users::{Login, UserStore},
+};
 
 /// A user's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +104,8 @@ pub struct Principal {
     pub username: String,
     pub role: UserRole,
     pub scopes: Vec<Scope>,
+    /// The sign-in's CSRF token when a browser cookie authenticated the call.
+    pub csrf: Option<String>,
 }
 
 impl Principal {
@@ -108,6 +116,7 @@ impl Principal {
             username: "local".into(),
             role: UserRole::Admin,
             scopes: Scope::ALL.to_vec(),
+            csrf: None,
         }
     }
 
@@ -144,42 +153,77 @@ impl Principal {
     }
 }
 
+/// How long a browser sign-in lasts.
+pub const LOGIN_TTL_SECONDS: i64 = 12 * 3600;
+
 /// The authentication in front of the API.
 #[derive(Clone)]
 pub struct Auth {
     users: Arc<dyn UserStore>,
     required: bool,
+    cookies: CookieKey,
+    throttle: Arc<throttle::LoginThrottle>,
 }
 
 impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Auth")
             .field("required", &self.required)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
+fn unauthorized(message: &str) -> AppError {
+    AppError::Unauthorized(message.into())
+}
+
 impl Auth {
+    /// `cookies` signs browser sign-ins (`SECRET_KEY`; an ephemeral key locally).
     pub fn new(users: Arc<dyn UserStore>, required: bool) -> Self {
-        Auth { users, required }
+        Auth::with_cookies(users, required, CookieKey::ephemeral())
+    }
+
+    pub fn with_cookies(users: Arc<dyn UserStore>, required: bool, cookies: CookieKey) -> Self {
+        Auth {
+            users,
+            required,
+            cookies,
+            throttle: Arc::default(),
+        }
     }
 
     pub fn required(&self) -> bool {
         self.required
     }
 
-    /// The principal for a request's `Authorization` header.
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AppError> {
-        let Some(value) = authorization else {
-            return if self.required {
-                Err(AppError::Unauthorized(
-                    "an API key is required: send Authorization: Bearer mas_...".into(),
-                ))
-            } else {
-                Ok(Principal::local())
-            };
-        };
-        let invalid = || AppError::Unauthorized("the API key is not valid".into());
+    /// The principal of a request: its API key, else its sign-in cookie, else
+    /// (when auth is not required) the local user.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AppError> {
+        if let Some(value) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            return self.by_key(value).await;
+        }
+        if let Some(cookie) = cookie::from_headers(headers) {
+            match self.by_cookie(cookie).await {
+                Ok(principal) => return Ok(principal),
+                // A stale cookie on a local install is no reason to refuse.
+                Err(e) if self.required => return Err(e),
+                Err(_) => {}
+            }
+        }
+        if self.required {
+            Err(unauthorized(
+                "sign in, or send an API key: Authorization: Bearer mas_...",
+            ))
+        } else {
+            Ok(Principal::local())
+        }
+    }
+
+    async fn by_key(&self, value: &str) -> Result<Principal, AppError> {
+        let invalid = || unauthorized("the API key is not valid");
         let key = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
@@ -188,19 +232,12 @@ impl Auth {
         if !keys::looks_like_key(key) {
             return Err(invalid());
         }
-        let found = self
-            .users
-            .key_by_hash(&keys::hash(key))
-            .await
-            .map_err(AppError::from)?;
-        let Some((key, user)) = found else {
+        let Some((key, user)) = self.users.key_by_hash(&keys::hash(key)).await? else {
             return Err(invalid());
         };
         let now = crate::store::now_ms();
         if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
-            return Err(AppError::Unauthorized(
-                "the API key is revoked or expired".into(),
-            ));
+            return Err(unauthorized("the API key is revoked or expired"));
         }
         if user.disabled_at.is_some() {
             return Err(invalid());
@@ -218,19 +255,125 @@ impl Auth {
             username: user.username,
             role: user.role,
             scopes,
+            csrf: None,
         })
+    }
+
+    async fn by_cookie(&self, value: &str) -> Result<Principal, AppError> {
+        let expired = || unauthorized("the sign-in has expired; sign in again");
+        let token = self.cookies.verify(value).ok_or_else(expired)?;
+        let Some((login, user)) = self.users.login_by_hash(&keys::hash(token)).await? else {
+            return Err(expired());
+        };
+        if login.revoked_at.is_some()
+            || login.expires_at <= crate::store::now_ms()
+            || user.disabled_at.is_some()
+        {
+            return Err(expired());
+        }
+        let mut scopes = vec![Scope::Chat, Scope::SessionsRead];
+        if user.role == UserRole::Admin {
+            scopes.push(Scope::Admin);
+        }
+        Ok(Principal {
+            user_id: Some(user.id),
+            username: user.username,
+            role: user.role,
+            scopes,
+            csrf: Some(login.csrf_token),
+        })
+    }
+
+    /// Checks a password sign-in; on success, the `Set-Cookie` value.
+    /// Failures are slowed, and after too many (per username and per
+    /// address) refused for a while with 429.
+    pub async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        address: &str,
+    ) -> Result<String, AppError> {
+        let keys = [
+            format!("user:{}", username.to_lowercase()),
+            format!("ip:{address}"),
+        ];
+        if let Some(wait) = keys.iter().filter_map(|k| self.throttle.blocked(k)).max() {
+            return Err(AppError::TooManyRequests {
+                message: "too many failed sign-ins; try again later".into(),
+                retry_after: wait.as_secs().max(1),
+            });
+        }
+        let user = self.users.user_by_name(username).await?;
+        let stored = user
+            .as_ref()
+            .filter(|u| u.disabled_at.is_none())
+            .and_then(|u| u.password_hash.clone());
+        let password = password.to_owned();
+        // Argon2 is slow on purpose: off the async workers. An unknown user
+        // costs the same as a wrong password, so names cannot be probed.
+        let valid = tokio::task::spawn_blocking(move || match stored {
+            Some(stored) => password::verify(&password, &stored),
+            None => {
+                let _ = password::verify(&password, password::dummy_hash());
+                false
+            }
+        })
+        .await
+        .unwrap_or(false);
+        let Some(user) = user.filter(|_| valid) else {
+            keys.iter().for_each(|k| self.throttle.failed(k));
+            tokio::time::sleep(throttle::FAILURE_DELAY).await;
+            return Err(unauthorized("wrong username or password"));
+        };
+        keys.iter().for_each(|k| self.throttle.succeeded(k));
+        let (value, token) = self.cookies.issue();
+        let now = crate::store::now_ms();
+        self.users
+            .create_login(&Login {
+                token_hash: keys::hash(&token),
+                user_id: user.id,
+                csrf_token: keys::random(32),
+                created_at: now,
+                expires_at: now + LOGIN_TTL_SECONDS * 1000,
+                revoked_at: None,
+            })
+            .await?;
+        Ok(self.cookies.set(&value, LOGIN_TTL_SECONDS))
+    }
+
+    /// Ends the sign-in of a request's cookie; returns the `Set-Cookie` that clears it.
+    pub async fn sign_out(&self, headers: &HeaderMap) -> Result<String, AppError> {
+        if let Some(token) = cookie::from_headers(headers).and_then(|v| self.cookies.verify(v)) {
+            self.users
+                .end_login(&keys::hash(token), crate::store::now_ms())
+                .await?;
+        }
+        Ok(self.cookies.clear())
     }
 }
 
 /// Middleware: authenticates the request and hands its `Principal` to the
-/// handlers (as a request extension), or answers 401.
+/// handlers (as a request extension), or answers 401. A request that a
+/// cookie authenticates and that changes state must carry the sign-in's
+/// CSRF token in `X-CSRF-Token` (403 otherwise).
 pub async fn authenticate(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
-    let header = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    match auth.authenticate(header).await {
+    match auth.authenticate(request.headers()).await {
         Ok(principal) => {
+            if let Some(expected) = &principal.csrf
+                && !request.method().is_safe()
+            {
+                let sent = request
+                    .headers()
+                    .get("x-csrf-token")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                if !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
+                    return AppError::Forbidden(
+                        "missing or wrong CSRF token (X-CSRF-Token)".into(),
+                    )
+                    .into_response();
+                }
+            }
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
@@ -243,4 +386,8 @@ pub async fn authenticate(State(auth): State<Auth>, mut request: Request, next: 
             response
         }
     }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -9,6 +9,14 @@ use argon2::{
 /// Shortest password accepted.
 pub const MIN_LENGTH: usize = 12;
 
+/// A hash of no one's password: checked against when the user does not
+/// exist, so that case takes as long as a wrong password.
+pub fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| hash("no one's password at all").unwrap_or_default());
+    &DUMMY
+}
+
 pub fn hash(password: &str) -> Result<String, String> {
     if password.chars().count() < MIN_LENGTH {
         return Err(format!("a password needs at least {MIN_LENGTH} characters"));

@@ -28,6 +28,9 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     Gone(String),
+    /// Over a rate limit: 429 with `Retry-After`.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: u64 },
     /// Too many runs in progress (`MAX_CONCURRENT_SESSIONS`).
     #[error("{0}")]
     Busy(String),
@@ -73,6 +76,7 @@ impl IntoResponse for AppError {
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Gone(_) => (StatusCode::GONE, "gone"),
+            AppError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             AppError::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_error"),
@@ -83,6 +87,11 @@ impl IntoResponse for AppError {
             Json(json!({ "error": { "code": code, "message": self.to_string() } })),
         )
             .into_response();
+        if let AppError::TooManyRequests { retry_after, .. } = &self
+            && let Ok(value) = axum::http::HeaderValue::from_str(&retry_after.to_string())
+        {
+            response.headers_mut().insert("retry-after", value);
+        }
         if matches!(self, AppError::Busy(_) | AppError::Unavailable) {
             response
                 .headers_mut()

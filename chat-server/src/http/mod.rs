@@ -2,6 +2,7 @@
 //! message stream v1), resumable with `Last-Event-ID`; cancel; a non-streaming
 //! chat call; sessions; health, readiness and metrics.
 
+pub mod account;
 pub mod error;
 pub mod protocol;
 pub mod telemetry;
@@ -56,6 +57,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/runs/{run_id}/stream", get(run_stream))
         .route("/api/runs/{run_id}/cancel", post(cancel))
         .route("/api/sessions", get(list_sessions))
+        .route("/api/auth/me", get(account::me))
+        .route("/logout", post(account::sign_out))
         .route(
             "/api/sessions/{id}",
             get(get_session)
@@ -70,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(web::index))
         .route("/c/{session_id}", get(web::conversation))
         .route("/static/{*path}", get(web::asset))
+        .route("/login", get(account::page).post(account::sign_in))
         .merge(api)
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(ready))

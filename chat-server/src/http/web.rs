@@ -9,11 +9,12 @@ use askama::Template;
 use axum::{
     extract::{Path, Query, State},
     http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
-    response::{Html, IntoResponse, Response},
+    response::{Html, IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
 
 use super::{AppState, error::AppError};
+use crate::auth::Principal;
 
 #[derive(rust_embed::Embed)]
 #[folder = "../web/"]
@@ -26,7 +27,7 @@ img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; ba
 form-action 'self'; frame-ancestors 'none'";
 
 /// The content hash of an embedded asset, for cache-busting URLs.
-fn hash(path: &str) -> String {
+pub(crate) fn hash(path: &str) -> String {
     Assets::get(path)
         .map(|file| hex(&file.metadata.sha256_hash()[..8]))
         .unwrap_or_default()
@@ -63,7 +64,7 @@ fn not_found_page(message: &str) -> Response {
     page(StatusCode::NOT_FOUND, html)
 }
 
-fn page(status: StatusCode, html: Result<String, askama::Error>) -> Response {
+pub(crate) fn page(status: StatusCode, html: Result<String, askama::Error>) -> Response {
     match html {
         Ok(html) => {
             let mut response = (status, Html(html)).into_response();
@@ -101,15 +102,38 @@ pub fn not_found(uri: &Uri) -> Response {
     not_found_page("There is nothing at this address.")
 }
 
-/// `GET /`: a new chat.
-pub async fn index() -> Response {
-    chat_page("")
+/// The page's viewer, or a redirect to the login page when sign-in is required.
+async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Principal, Response> {
+    state
+        .auth
+        .authenticate(headers)
+        .await
+        .map_err(|_| Redirect::to("/login").into_response())
 }
 
-/// `GET /c/{session_id}`: a conversation, deep-linked.
-pub async fn conversation(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+/// `GET /`: a new chat.
+pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match viewer(&state, &headers).await {
+        Ok(_) => chat_page(""),
+        Err(redirect) => redirect,
+    }
+}
+
+/// `GET /c/{session_id}`: a conversation, deep-linked (404 for another user's).
+pub async fn conversation(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let principal = match viewer(&state, &headers).await {
+        Ok(principal) => principal,
+        Err(redirect) => return redirect,
+    };
     match state.store.session(&id).await {
-        Ok(Some(_)) => chat_page(&id),
+        Ok(Some(session)) if principal.may_see(session.owner.as_deref()) => chat_page(&id),
+        Ok(Some(_)) => {
+            not_found_page("This conversation does not exist (it may have been deleted).")
+        }
         Ok(None) => not_found_page("This conversation does not exist (it may have been deleted)."),
         Err(e) => AppError::from(e).into_response(),
     }

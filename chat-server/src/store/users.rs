@@ -65,6 +65,23 @@ pub trait UserStore: Send + Sync {
     async fn keys(&self, user_id: Option<&str>) -> StoreResult<Vec<ApiKey>>;
     /// `false` when no key has this id (or it was already revoked).
     async fn revoke_key(&self, id: &str, at: i64) -> StoreResult<bool>;
+    /// Records a browser sign-in (by its token's hash) with its CSRF token.
+    async fn create_login(&self, login: &Login) -> StoreResult<()>;
+    /// The sign-in with this token hash and its user.
+    async fn login_by_hash(&self, token_hash: &str) -> StoreResult<Option<(Login, User)>>;
+    /// Ends a sign-in (logout): refused from then on.
+    async fn end_login(&self, token_hash: &str, at: i64) -> StoreResult<()>;
+}
+
+/// A browser sign-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    pub token_hash: String,
+    pub user_id: String,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
 }
 
 fn user(row: &AnyRow) -> Result<User, sqlx::Error> {
@@ -236,6 +253,58 @@ impl UserStore for SqlStore {
             .map(key)
             .collect::<Result<_, _>>()
             .map_err(failed)
+    }
+
+    async fn create_login(&self, login: &Login) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO logins (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&login.token_hash)
+        .bind(&login.user_id)
+        .bind(&login.csrf_token)
+        .bind(login.created_at)
+        .bind(login.expires_at)
+        .execute(self.pool())
+        .await
+        .map_err(failed)?;
+        Ok(())
+    }
+
+    async fn login_by_hash(&self, token_hash: &str) -> StoreResult<Option<(Login, User)>> {
+        let row = sqlx::query(
+            "SELECT l.token_hash, l.csrf_token, l.created_at AS login_created_at, l.expires_at, \
+             l.revoked_at, u.* FROM logins l JOIN users u ON u.id = l.user_id WHERE l.token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(failed)?;
+        let Some(row) = row else { return Ok(None) };
+        let read = || -> Result<(Login, User), sqlx::Error> {
+            let user = user(&row)?;
+            let login = Login {
+                token_hash: row.try_get("token_hash")?,
+                user_id: user.id.clone(),
+                csrf_token: row.try_get("csrf_token")?,
+                created_at: row.try_get("login_created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+            };
+            Ok((login, user))
+        };
+        read().map(Some).map_err(failed)
+    }
+
+    async fn end_login(&self, token_hash: &str, at: i64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE logins SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(at)
+        .bind(token_hash)
+        .execute(self.pool())
+        .await
+        .map_err(failed)?;
+        Ok(())
     }
 
     async fn revoke_key(&self, id: &str, at: i64) -> StoreResult<bool> {

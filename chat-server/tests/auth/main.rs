@@ -11,7 +11,7 @@ use std::{sync::Arc, time::Duration};
 use chat_server::{
     admin,
     agent::{AgentRunner, AgentSet, RunLimits},
-    auth::{Auth, Scope, UserRole, keys},
+    auth::{Auth, Scope, UserRole, cookie::CookieKey, keys},
     http::{self, AppState},
     providers::registry::{ProviderSettings, Registry},
     runs::{MemoryRunLog, RunManager},
@@ -30,6 +30,14 @@ struct App {
 }
 
 async fn app(required: bool) -> App {
+    app_with(
+        required,
+        CookieKey::new(b"a test secret key that is long enough", true),
+    )
+    .await
+}
+
+async fn app_with(required: bool, cookies: CookieKey) -> App {
     let dir = std::env::temp_dir().join(format!("mas-auth-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("dir");
     let store = Arc::new(
@@ -54,7 +62,7 @@ async fn app(required: bool) -> App {
     ));
     let router = http::router(AppState {
         manager,
-        auth: Auth::new(store.clone(), required),
+        auth: Auth::with_cookies(store.clone(), required, cookies),
         store: store.clone(),
         heartbeat: Duration::from_secs(15),
     });
@@ -65,7 +73,10 @@ async fn app(required: bool) -> App {
     tokio::spawn(async move { axum::serve(listener, router).await });
     App {
         base,
-        http: reqwest::Client::new(),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
         store,
     }
 }
@@ -162,9 +173,14 @@ async fn without_a_valid_key_the_api_answers_401_and_pages_still_load() {
         )
         .await;
     assert_eq!(status, 401);
-    for open in ["/", "/health", "/static/app.css"] {
+    for open in ["/login", "/health", "/static/app.css"] {
         assert_eq!(app.get(open, None).await.0, 200, "{open}");
     }
+    assert_eq!(
+        app.get("/", None).await.0,
+        303,
+        "the chat page sends strangers to sign in"
+    );
 }
 
 #[tokio::test]
@@ -432,4 +448,226 @@ async fn the_cli_creates_the_first_admin_and_keys_and_production_needs_them() {
             .as_deref()
             .is_some_and(|h| h.starts_with("$argon2id$"))
     );
+}
+
+impl App {
+    /// Signs in through the login form; (status, Set-Cookie, page text).
+    async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
+        origin: Option<&str>,
+    ) -> (u16, Option<String>, String) {
+        let mut request = self
+            .http
+            .post(format!("{}/login", self.base))
+            .form(&[("username", username), ("password", password)]);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let response = request.send().await.expect("login");
+        let status = response.status().as_u16();
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().expect("ascii").to_owned());
+        (status, cookie, response.text().await.expect("page"))
+    }
+
+    async fn with_cookie(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        cookie: &str,
+        csrf: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("cookie", cookie);
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+#[tokio::test]
+async fn browser_sign_in_sets_a_hardened_cookie_and_csrf_guards_every_change() {
+    let app = app(true).await;
+    app.user("alice", UserRole::User).await;
+    let page = app
+        .http
+        .get(format!("{}/", app.base))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(
+        page.status(),
+        303,
+        "the chat page sends strangers to sign in"
+    );
+    assert_eq!(page.headers()["location"], "/login");
+    let login = app
+        .http
+        .get(format!("{}/login", app.base))
+        .send()
+        .await
+        .expect("login page");
+    assert_eq!(login.status(), 200);
+    assert!(
+        login
+            .text()
+            .await
+            .expect("html")
+            .contains("name=\"password\"")
+    );
+
+    let (status, cookie, text) = app.sign_in("alice", "not her password", None).await;
+    assert_eq!((status, cookie), (401, None));
+    assert!(text.contains("Wrong username or password"));
+    let (status, _, _) = app
+        .sign_in(
+            "alice",
+            "a long enough password",
+            Some("https://evil.example"),
+        )
+        .await;
+    assert_eq!(status, 403, "a cross-site login form is refused");
+
+    let (status, set_cookie, _) = app.sign_in("alice", "a long enough password", None).await;
+    assert_eq!(status, 303);
+    let set_cookie = set_cookie.expect("a cookie");
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=43200",
+        "Secure",
+    ] {
+        assert!(
+            set_cookie.contains(attribute),
+            "{attribute} in {set_cookie}"
+        );
+    }
+    let cookie = set_cookie.split(';').next().expect("pair").to_owned();
+    let (status, me) = app
+        .with_cookie(reqwest::Method::GET, "/api/auth/me", &cookie, None, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (me["username"].as_str(), me["signed_in"].as_bool()),
+        (Some("alice"), Some(true))
+    );
+    let csrf = me["csrf_token"].as_str().expect("a CSRF token").to_owned();
+
+    let ask = json!({ "message": "How many schools are in Lamu county?" });
+    let (status, body) = app
+        .with_cookie(
+            reqwest::Method::POST,
+            "/api/chat",
+            &cookie,
+            None,
+            Some(ask.clone()),
+        )
+        .await;
+    assert_eq!(status, 403, "a change without the CSRF token: {body}");
+    let (status, _) = app
+        .with_cookie(
+            reqwest::Method::POST,
+            "/api/chat",
+            &cookie,
+            Some("wrong"),
+            Some(ask.clone()),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, reply) = app
+        .with_cookie(
+            reqwest::Method::POST,
+            "/api/chat",
+            &cookie,
+            Some(&csrf),
+            Some(ask),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let (status, listed) = app
+        .with_cookie(reqwest::Method::GET, "/api/sessions", &cookie, None, None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["sessions"].as_array().expect("sessions").len(), 1);
+
+    // A tampered cookie is refused, whichever character changes.
+    let (name, value) = cookie.split_once('=').expect("pair");
+    for i in [0, value.len() / 2, value.len() - 1] {
+        let mut bytes = value.as_bytes().to_vec();
+        bytes[i] = if bytes[i] == b'0' { b'1' } else { b'0' };
+        let tampered = format!("{name}={}", String::from_utf8(bytes).expect("ascii"));
+        let (status, _) = app
+            .with_cookie(reqwest::Method::GET, "/api/sessions", &tampered, None, None)
+            .await;
+        assert_eq!(status, 401, "tampered at {i}");
+    }
+
+    // Logout ends the sign-in on the server: the old cookie no longer works.
+    let (status, _) = app
+        .with_cookie(reqwest::Method::POST, "/logout", &cookie, Some(&csrf), None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = app
+        .with_cookie(reqwest::Method::GET, "/api/sessions", &cookie, None, None)
+        .await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn repeated_failed_sign_ins_are_slowed_then_refused() {
+    let app = app(true).await;
+    app.user("alice", UserRole::User).await;
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let (status, _, _) = app.sign_in("alice", "guess", None).await;
+        assert_eq!(status, 401);
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "each failure is slowed"
+        );
+    }
+    let response = app
+        .http
+        .post(format!("{}/login", app.base))
+        .form(&[
+            ("username", "alice"),
+            ("password", "a long enough password"),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(
+        response.status(),
+        429,
+        "locked, even with the right password"
+    );
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!(wait > 60, "{wait}");
+    // An unknown user costs as much as a wrong password (no name probing).
+    let fresh = self::app(true).await;
+    let started = std::time::Instant::now();
+    assert_eq!(fresh.sign_in("nobody", "whatever", None).await.0, 401);
+    assert!(started.elapsed() >= Duration::from_millis(300));
 }
