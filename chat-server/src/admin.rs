@@ -7,7 +7,7 @@ use crate::{
     auth::{Scope, UserRole, keys, password},
     store::{
         StoreError, now_ms,
-        users::{ApiKey, NewKey, User, UserStore},
+        users::{ApiKey, NewKey, SecurityEvent, User, UserStore},
     },
 };
 
@@ -66,13 +66,60 @@ pub async fn create_key(
         })
         .await
         .context("saving the key")?;
+    audit(
+        store,
+        "key_created",
+        &user,
+        &format!(
+            "{} ({}) scopes {}",
+            record.prefix,
+            record.name,
+            scope_list(&record.scopes)
+        ),
+    )
+    .await;
     Ok((key, record))
+}
+
+fn scope_list(scopes: &[Scope]) -> String {
+    scopes
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn audit(store: &dyn UserStore, kind: &str, user: &User, detail: &str) {
+    metrics::counter!("mas_security_events_total", "kind" => kind.to_owned()).increment(1);
+    let event = SecurityEvent {
+        at: now_ms(),
+        kind: kind.to_owned(),
+        user_id: Some(user.id.clone()),
+        username: Some(user.username.clone()),
+        address: None,
+        detail: detail.to_owned(),
+    };
+    if let Err(e) = store.record_event(&event).await {
+        tracing::error!(error = %e, kind, "writing a security event failed");
+    }
 }
 
 /// Revokes a key by id; an unknown or already revoked id is an error.
 pub async fn revoke_key(store: &dyn UserStore, id: &str) -> anyhow::Result<()> {
     if !store.revoke_key(id, now_ms()).await? {
         bail!("no active key has id {id:?}");
+    }
+    let key = store.keys(None).await?.into_iter().find(|k| k.id == id);
+    let owner = match &key {
+        Some(key) => store
+            .users()
+            .await?
+            .into_iter()
+            .find(|u| u.id == key.user_id),
+        None => None,
+    };
+    if let (Some(key), Some(owner)) = (key, owner) {
+        audit(store, "key_revoked", &owner, &key.prefix).await;
     }
     Ok(())
 }

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use self::cookie::CookieKey;
 use crate::{
     http::error::AppError,
-    store::users::{Login, UserStore},
+    store::users::{Login, SecurityEvent, UserStore},
 };
 
 /// A user's role.
@@ -196,6 +196,11 @@ impl Auth {
         self.required
     }
 
+    /// Clients reach the server over TLS (cookies get `Secure`, responses HSTS).
+    pub fn behind_tls(&self) -> bool {
+        self.cookies.secure
+    }
+
     /// The principal of a request: its API key, else its sign-in cookie, else
     /// (when auth is not required) the local user.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AppError> {
@@ -284,6 +289,37 @@ impl Auth {
         })
     }
 
+    /// Writes an audit event and counts it (`mas_security_events_total{kind}`).
+    /// Never fails the request: a lost audit write is logged.
+    pub async fn audit(
+        &self,
+        kind: &str,
+        who: Option<&Principal>,
+        username: Option<&str>,
+        address: Option<&str>,
+        detail: &str,
+    ) {
+        metrics::counter!("mas_security_events_total", "kind" => kind.to_owned()).increment(1);
+        let event = SecurityEvent {
+            at: crate::store::now_ms(),
+            kind: kind.to_owned(),
+            user_id: who.and_then(|p| p.user_id.clone()),
+            username: who
+                .map(|p| p.username.clone())
+                .or_else(|| username.map(str::to_owned)),
+            address: address.map(str::to_owned),
+            detail: detail.chars().take(500).collect(),
+        };
+        if let Err(e) = self.users.record_event(&event).await {
+            tracing::error!(error = %e, kind, "writing a security event failed");
+        }
+    }
+
+    /// The audit log since `at`, newest first.
+    pub async fn events_since(&self, at: i64) -> Result<Vec<SecurityEvent>, AppError> {
+        Ok(self.users.events_since(at, 10_000).await?)
+    }
+
     /// Checks a password sign-in; on success, the `Set-Cookie` value.
     /// Failures are slowed, and after too many (per username and per
     /// address) refused for a while with 429.
@@ -298,6 +334,14 @@ impl Auth {
             format!("ip:{address}"),
         ];
         if let Some(wait) = keys.iter().filter_map(|k| self.throttle.blocked(k)).max() {
+            self.audit(
+                "login_refused",
+                None,
+                Some(username),
+                Some(address),
+                "too many failed sign-ins",
+            )
+            .await;
             return Err(AppError::TooManyRequests {
                 message: "too many failed sign-ins; try again later".into(),
                 retry_after: wait.as_secs().max(1),
@@ -322,6 +366,14 @@ impl Auth {
         .unwrap_or(false);
         let Some(user) = user.filter(|_| valid) else {
             keys.iter().for_each(|k| self.throttle.failed(k));
+            self.audit(
+                "login_failed",
+                None,
+                Some(username),
+                Some(address),
+                "wrong username or password",
+            )
+            .await;
             tokio::time::sleep(throttle::FAILURE_DELAY).await;
             return Err(unauthorized("wrong username or password"));
         };
@@ -357,6 +409,8 @@ impl Auth {
 /// cookie authenticates and that changes state must carry the sign-in's
 /// CSRF token in `X-CSRF-Token` (403 otherwise).
 pub async fn authenticate(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
+    let address = client_address(&request);
+    let path = request.uri().path().to_owned();
     match auth.authenticate(request.headers()).await {
         Ok(principal) => {
             if let Some(expected) = &principal.csrf
@@ -368,16 +422,47 @@ pub async fn authenticate(State(auth): State<Auth>, mut request: Request, next: 
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
                 if !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
-                    return AppError::Forbidden(
-                        "missing or wrong CSRF token (X-CSRF-Token)".into(),
+                    let denied = "missing or wrong CSRF token (X-CSRF-Token)";
+                    auth.audit(
+                        "permission_denied",
+                        Some(&principal),
+                        None,
+                        address.as_deref(),
+                        &format!("{denied} on {path}"),
                     )
-                    .into_response();
+                    .await;
+                    return AppError::Forbidden(denied.into()).into_response();
                 }
             }
-            request.extensions_mut().insert(principal);
-            next.run(request).await
+            request.extensions_mut().insert(principal.clone());
+            let response = next.run(request).await;
+            let kind = match response.status().as_u16() {
+                403 => Some("permission_denied"),
+                429 => Some("rate_limited"),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                auth.audit(kind, Some(&principal), None, address.as_deref(), &path)
+                    .await;
+            }
+            response
         }
         Err(error) => {
+            // Credentials that were sent and refused are audited; a call
+            // that sent none is only answered.
+            let presented = request.headers().contains_key(header::AUTHORIZATION)
+                || cookie::from_headers(request.headers()).is_some();
+            if presented && matches!(error, AppError::Unauthorized(_)) {
+                let detail = format!("{error} on {path}");
+                auth.audit(
+                    "invalid_credentials",
+                    None,
+                    None,
+                    address.as_deref(),
+                    &detail,
+                )
+                .await;
+            }
             let mut response = error.into_response();
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -386,6 +471,15 @@ pub async fn authenticate(State(auth): State<Auth>, mut request: Request, next: 
             response
         }
     }
+}
+
+/// The peer address (the socket's; a trusted proxy's header comes with the
+/// replica set-up).
+pub fn client_address(request: &Request) -> Option<String> {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

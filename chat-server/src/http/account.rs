@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{AppState, error::AppError, web};
-use crate::auth::Principal;
+use crate::auth::{Principal, Scope};
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -142,4 +142,58 @@ pub async fn me(Extension(principal): Extension<Principal>) -> Json<serde_json::
         "scopes": principal.scopes,
         "csrf_token": principal.csrf,
     }))
+}
+
+/// Counts of `key` over `events`, most first, at most ten.
+fn top<'a>(events: impl Iterator<Item = &'a str>) -> Vec<serde_json::Value> {
+    let mut counts: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    for key in events {
+        *counts.entry(key).or_default() += 1;
+    }
+    let mut counts: Vec<(&str, u64)> = counts.into_iter().collect();
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    counts
+        .into_iter()
+        .take(10)
+        .map(|(key, count)| json!({ "value": key, "count": count }))
+        .collect()
+}
+
+/// `GET /api/admin/security-report`: the last 24 hours of the audit log
+/// (admins only): counts by kind, where failed sign-ins and refused
+/// credentials came from, which names were tried, and the latest events.
+pub async fn security_report(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    principal.require(Scope::Admin)?;
+    if !principal.sees_all() {
+        return Err(AppError::Forbidden(
+            "the security report is for admins".into(),
+        ));
+    }
+    let until = crate::store::now_ms();
+    let since = until - 24 * 3_600_000;
+    let events = state.auth.events_since(since).await?;
+    let mut by_kind = serde_json::Map::new();
+    for event in &events {
+        let count = by_kind.entry(event.kind.clone()).or_insert(json!(0));
+        *count = json!(count.as_u64().unwrap_or(0) + 1);
+    }
+    let failed = |e: &&crate::store::users::SecurityEvent| {
+        matches!(
+            e.kind.as_str(),
+            "login_failed" | "login_refused" | "invalid_credentials"
+        )
+    };
+    Ok(Json(json!({
+        "since": since,
+        "until": until,
+        "total": events.len(),
+        "by_kind": by_kind,
+        "failures_by_address": top(events.iter().filter(failed).filter_map(|e| e.address.as_deref())),
+        "failures_by_username": top(events.iter().filter(failed).filter_map(|e| e.username.as_deref())),
+        "denials_by_user": top(events.iter().filter(|e| e.kind == "permission_denied").filter_map(|e| e.username.as_deref())),
+        "recent": events.iter().take(50).collect::<Vec<_>>(),
+    })))
 }

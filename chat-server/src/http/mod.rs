@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod error;
+pub mod hardening;
 pub mod protocol;
 pub mod telemetry;
 pub mod web;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/runs/{run_id}/cancel", post(cancel))
         .route("/api/sessions", get(list_sessions))
         .route("/api/auth/me", get(account::me))
+        .route("/api/admin/security-report", get(account::security_report))
         .route("/logout", post(account::sign_out))
         .route(
             "/api/sessions/{id}",
@@ -79,6 +81,10 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ready))
         .route("/metrics", get(telemetry::metrics))
         .fallback(|uri: axum::http::Uri| async move { web::not_found(&uri) })
+        .layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            hardening::headers,
+        ))
         .layer(axum::middleware::from_fn(telemetry::track))
         .with_state(state)
 }

@@ -71,6 +71,23 @@ pub trait UserStore: Send + Sync {
     async fn login_by_hash(&self, token_hash: &str) -> StoreResult<Option<(Login, User)>>;
     /// Ends a sign-in (logout): refused from then on.
     async fn end_login(&self, token_hash: &str, at: i64) -> StoreResult<()>;
+    /// Appends to the audit log.
+    async fn record_event(&self, event: &SecurityEvent) -> StoreResult<()>;
+    /// Audit events since `at`, newest first, at most `limit`.
+    async fn events_since(&self, at: i64, limit: i64) -> StoreResult<Vec<SecurityEvent>>;
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecurityEvent {
+    pub at: i64,
+    /// `login_failed`, `login_refused`, `invalid_credentials`, `permission_denied`,
+    /// `rate_limited`, `key_created`, `key_revoked`.
+    pub kind: String,
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub address: Option<String>,
+    pub detail: String,
 }
 
 /// A browser sign-in.
@@ -305,6 +322,47 @@ impl UserStore for SqlStore {
         .await
         .map_err(failed)?;
         Ok(())
+    }
+
+    async fn record_event(&self, event: &SecurityEvent) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO security_events (at, kind, user_id, username, address, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(event.at)
+        .bind(&event.kind)
+        .bind(&event.user_id)
+        .bind(&event.username)
+        .bind(&event.address)
+        .bind(&event.detail)
+        .execute(self.pool())
+        .await
+        .map_err(failed)?;
+        Ok(())
+    }
+
+    async fn events_since(&self, at: i64, limit: i64) -> StoreResult<Vec<SecurityEvent>> {
+        let rows = sqlx::query(
+            "SELECT at, kind, user_id, username, address, detail FROM security_events \
+             WHERE at >= $1 ORDER BY at DESC, id DESC LIMIT $2",
+        )
+        .bind(at)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(failed)?;
+        rows.iter()
+            .map(|row| {
+                Ok(SecurityEvent {
+                    at: row.try_get("at")?,
+                    kind: row.try_get("kind")?,
+                    user_id: row.try_get("user_id")?,
+                    username: row.try_get("username")?,
+                    address: row.try_get("address")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(failed)
     }
 
     async fn revoke_key(&self, id: &str, at: i64) -> StoreResult<bool> {

@@ -749,6 +749,12 @@ async fn the_web_page_and_its_assets_are_served_from_the_binary() {
         "{csp}"
     );
     assert!(csp.contains("frame-ancestors 'none'"));
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    assert!(
+        !page.headers().contains_key("strict-transport-security"),
+        "no HSTS over plain HTTP"
+    );
     let html = page.text().await.expect("html");
     let script = html
         .split("src=\"")

@@ -70,6 +70,7 @@ async fn app_with(required: bool, cookies: CookieKey) -> App {
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, router).await });
     App {
         base,
@@ -176,6 +177,20 @@ async fn without_a_valid_key_the_api_answers_401_and_pages_still_load() {
     for open in ["/login", "/health", "/static/app.css"] {
         assert_eq!(app.get(open, None).await.0, 200, "{open}");
     }
+    // Behind TLS (secure cookies), every response also carries HSTS.
+    let (_, _, headers) = app.call(reqwest::Method::GET, "/health", None, None).await;
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+        (
+            "strict-transport-security",
+            "max-age=63072000; includeSubDomains",
+        ),
+    ] {
+        assert_eq!(headers[name], value, "{name}");
+    }
+    assert!(!headers.contains_key("server"), "no server banner");
     assert_eq!(
         app.get("/", None).await.0,
         303,
@@ -670,4 +685,62 @@ async fn repeated_failed_sign_ins_are_slowed_then_refused() {
     let started = std::time::Instant::now();
     assert_eq!(fresh.sign_in("nobody", "whatever", None).await.0, 401);
     assert!(started.elapsed() >= Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn security_events_are_audited_counted_and_reported_to_admins() {
+    let app = app(true).await;
+    app.user("root", UserRole::Admin).await;
+    app.user("alice", UserRole::User).await;
+    let root = app.key("root", "sessions:read,admin").await;
+    let alice = app.key("alice", "chat").await;
+    for _ in 0..2 {
+        assert_eq!(app.sign_in("alice", "wrong guess", None).await.0, 401);
+    }
+    assert_eq!(
+        app.get(
+            "/api/sessions",
+            Some("mas_AAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB")
+        )
+        .await
+        .0,
+        401
+    );
+    assert_eq!(app.get("/api/sessions", Some(&alice)).await.0, 403);
+    let (_, spare) = admin::create_key(app.store.as_ref(), "alice", "chat", "spare", None)
+        .await
+        .expect("key");
+    admin::revoke_key(app.store.as_ref(), &spare.id)
+        .await
+        .expect("revoke");
+
+    assert_eq!(
+        app.get("/api/admin/security-report", Some(&alice)).await.0,
+        403,
+        "not for users"
+    );
+    let (status, report) = app.get("/api/admin/security-report", Some(&root)).await;
+    assert_eq!(status, 200, "{report}");
+    let kinds = &report["by_kind"];
+    assert_eq!(kinds["login_failed"], 2, "{report}");
+    assert_eq!(kinds["invalid_credentials"], 1, "{report}");
+    assert_eq!(
+        kinds["permission_denied"], 2,
+        "the 403 and alice's try at the report: {report}"
+    );
+    assert_eq!(kinds["key_created"], 3);
+    assert_eq!(kinds["key_revoked"], 1);
+    assert_eq!(
+        report["failures_by_username"][0],
+        json!({ "value": "alice", "count": 2 })
+    );
+    assert_eq!(report["failures_by_address"][0]["value"], "127.0.0.1");
+    assert!(report["recent"].as_array().is_some_and(|r| r.len() >= 8));
+    let metrics = app.get("/metrics", None).await.1;
+    assert!(
+        metrics
+            .as_str()
+            .is_some_and(|m| m.contains("mas_security_events_total{kind=\"login_failed\"}")),
+        "{metrics}"
+    );
 }
