@@ -207,6 +207,7 @@ async fn main() {
     let chat_url = serve(http::router(AppState {
         manager,
         auth: chat_server::auth::Auth::new(store.clone(), false),
+        limiter: None,
         store,
         heartbeat: Duration::from_secs(15),
     }))

@@ -14,6 +14,7 @@ use crate::{
     auth::{Auth, UserRole, cookie::CookieKey},
     http::{self, AppState},
     providers::registry::{ProviderSettings, Registry},
+    ratelimit::{Quota, RateLimiter},
     runs::{MemoryRunLog, RunManager},
     store::{sql::SqlStore, users::UserStore},
 };
@@ -36,6 +37,11 @@ pub struct ServeOptions {
     pub secret_key: Option<secrecy::SecretString>,
     /// Cookies get `Secure` (the server is reached over TLS).
     pub cookie_secure: bool,
+    /// Budgets for starting runs and for other API calls, per user and per
+    /// address (`None`: unlimited).
+    pub rate_limits: Option<(Quota, Quota)>,
+    /// Shares the budgets between replicas.
+    pub redis_url: Option<secrecy::SecretString>,
 }
 
 pub struct Application {
@@ -109,7 +115,18 @@ impl Application {
             log,
             options.max_concurrent_runs,
         ));
+        let limiter = match options.rate_limits {
+            Some((chat, api)) => {
+                let redis = match &options.redis_url {
+                    Some(url) => RateLimiter::connect_redis(url.expose_secret()).await,
+                    None => None,
+                };
+                RateLimiter::new(chat, api, redis)
+            }
+            None => None,
+        };
         let state = AppState {
+            limiter,
             manager: manager.clone(),
             auth: Auth::with_cookies(store.clone(), options.auth_required, cookies),
             store,

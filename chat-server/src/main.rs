@@ -10,6 +10,7 @@ use chat_server::{
     app::{Application, ServeOptions},
     ask::ask,
     auth::UserRole,
+    ratelimit::Quota,
     settings::{provider_settings, tool_settings},
     store::{sql::SqlStore, users::UserStore},
 };
@@ -176,6 +177,31 @@ async fn keys(action: KeyAction, database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `RATE_LIMIT_{CHAT,API}_{PER_SECOND,BURST}` (defaults 5/10 and 10/20, the
+/// original system's); a rate of 0 turns the limits off.
+fn rate_limits() -> anyhow::Result<Option<(Quota, Quota)>> {
+    let read = |name: &str, default: u32| -> anyhow::Result<u32> {
+        match std::env::var(name) {
+            Ok(v) => v
+                .parse()
+                .with_context(|| format!("{name} must be a whole number (got {v:?})")),
+            Err(_) => Ok(default),
+        }
+    };
+    let chat = Quota {
+        per_second: read("RATE_LIMIT_CHAT_PER_SECOND", 5)?,
+        burst: read("RATE_LIMIT_CHAT_BURST", 10)?,
+    };
+    let api = Quota {
+        per_second: read("RATE_LIMIT_API_PER_SECOND", 10)?,
+        burst: read("RATE_LIMIT_API_BURST", 20)?,
+    };
+    let off = [chat, api]
+        .iter()
+        .any(|q| q.per_second == 0 || q.burst == 0);
+    Ok((!off).then_some((chat, api)))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -235,6 +261,8 @@ async fn main() -> anyhow::Result<()> {
                 cookie_secure: std::env::var("COOKIE_SECURE")
                     .map(|v| v == "true" || v == "1")
                     .unwrap_or(production),
+                rate_limits: rate_limits()?,
+                redis_url: std::env::var("REDIS_URL").ok().map(Into::into),
             };
             let app = Application::build(options).await?;
             let addr = app.local_addr()?;

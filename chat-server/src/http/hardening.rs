@@ -1,4 +1,4 @@
-//! Headers every response carries: no sniffing, no referrer, no framing, an
+//! Headers every response carries: no sniffing, referrers only within the site, no framing, an
 //! isolated browsing context, and HSTS when clients come over TLS. Pages add
 //! their Content-Security-Policy themselves (`web::page`).
 
@@ -13,7 +13,7 @@ use crate::auth::Auth;
 
 const ALWAYS: [(HeaderName, &str); 4] = [
     (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    (header::REFERRER_POLICY, "no-referrer"),
+    (header::REFERRER_POLICY, "same-origin"),
     (header::X_FRAME_OPTIONS, "DENY"),
     (
         HeaderName::from_static("cross-origin-opener-policy"),

@@ -42,6 +42,8 @@ pub struct AppState {
     pub manager: Arc<RunManager>,
     pub store: Arc<dyn ChatStore>,
     pub auth: Auth,
+    /// Request budgets (`None`: unlimited).
+    pub limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
     /// Interval of SSE heartbeat comments.
     pub heartbeat: Duration,
 }
@@ -66,11 +68,20 @@ pub fn router(state: AppState) -> Router {
             get(get_session)
                 .patch(rename_session)
                 .delete(delete_session),
-        )
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.auth.clone(),
-            auth::authenticate,
-        ));
+        );
+    // Layers run outside in: authentication first, then the budgets (which
+    // charge the authenticated user as well as the address).
+    let api = match &state.limiter {
+        Some(limiter) => api.route_layer(axum::middleware::from_fn_with_state(
+            limiter.clone(),
+            crate::ratelimit::limit,
+        )),
+        None => api,
+    }
+    .route_layer(axum::middleware::from_fn_with_state(
+        state.auth.clone(),
+        auth::authenticate,
+    ));
     Router::new()
         .route("/", get(web::index))
         .route("/c/{session_id}", get(web::conversation))

@@ -118,6 +118,7 @@ async fn app(registry: Registry) -> App {
     let router = http::router(AppState {
         manager,
         auth: chat_server::auth::Auth::new(store.clone(), false),
+        limiter: None,
         store,
         heartbeat: Duration::from_millis(200),
     });
@@ -750,7 +751,7 @@ async fn the_web_page_and_its_assets_are_served_from_the_binary() {
     );
     assert!(csp.contains("frame-ancestors 'none'"));
     assert_eq!(page.headers()["x-frame-options"], "DENY");
-    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(page.headers()["referrer-policy"], "same-origin");
     assert!(
         !page.headers().contains_key("strict-transport-security"),
         "no HSTS over plain HTTP"

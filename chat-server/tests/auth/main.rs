@@ -14,6 +14,7 @@ use chat_server::{
     auth::{Auth, Scope, UserRole, cookie::CookieKey, keys},
     http::{self, AppState},
     providers::registry::{ProviderSettings, Registry},
+    ratelimit::{Quota, RateLimiter},
     runs::{MemoryRunLog, RunManager},
     store::{
         now_ms,
@@ -38,13 +39,28 @@ async fn app(required: bool) -> App {
 }
 
 async fn app_with(required: bool, cookies: CookieKey) -> App {
-    let dir = std::env::temp_dir().join(format!("mas-auth-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let store = Arc::new(
-        SqlStore::connect(&format!("sqlite://{}", dir.join("chat.db").display()), 4)
-            .await
-            .expect("store"),
-    );
+    app_on(required, cookies, None, None).await
+}
+
+/// A chat server on `store` (a new SQLite file when `None`), with `limiter`.
+async fn app_on(
+    required: bool,
+    cookies: CookieKey,
+    store: Option<Arc<SqlStore>>,
+    limiter: Option<Arc<RateLimiter>>,
+) -> App {
+    let store = match store {
+        Some(store) => store,
+        None => {
+            let dir = std::env::temp_dir().join(format!("mas-auth-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&dir).expect("dir");
+            Arc::new(
+                SqlStore::connect(&format!("sqlite://{}", dir.join("chat.db").display()), 4)
+                    .await
+                    .expect("store"),
+            )
+        }
+    };
     let toolbox = support::toolbox().await;
     let registry = Registry::from_settings(&ProviderSettings::default(), toolbox.known_values())
         .expect("registry");
@@ -63,6 +79,7 @@ async fn app_with(required: bool, cookies: CookieKey) -> App {
     let router = http::router(AppState {
         manager,
         auth: Auth::with_cookies(store.clone(), required, cookies),
+        limiter,
         store: store.clone(),
         heartbeat: Duration::from_secs(15),
     });
@@ -181,7 +198,7 @@ async fn without_a_valid_key_the_api_answers_401_and_pages_still_load() {
     let (_, _, headers) = app.call(reqwest::Method::GET, "/health", None, None).await;
     for (name, value) in [
         ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "no-referrer"),
+        ("referrer-policy", "same-origin"),
         ("x-frame-options", "DENY"),
         (
             "strict-transport-security",
@@ -742,5 +759,147 @@ async fn security_events_are_audited_counted_and_reported_to_admins() {
             .as_str()
             .is_some_and(|m| m.contains("mas_security_events_total{kind=\"login_failed\"}")),
         "{metrics}"
+    );
+}
+
+/// A throwaway `redis-server` on a free loopback port, killed on drop.
+struct Redis {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Redis {
+    #[allow(clippy::zombie_processes)] // Drop kills and waits for it.
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (the test command installs it)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Redis {
+                    child,
+                    url: format!("redis://127.0.0.1:{port}"),
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not start on port {port}");
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Sends `n` requests with `key`, alternating between `bases`, 50 at a time;
+/// returns the statuses and the 429s' headers.
+async fn hammer(
+    http: &reqwest::Client,
+    bases: &[String],
+    key: &str,
+    n: usize,
+) -> (Vec<u16>, Vec<reqwest::header::HeaderMap>) {
+    let mut statuses = Vec::new();
+    let mut limited = Vec::new();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
+        let requests = chunk.iter().map(|i| {
+            http.get(format!("{}/api/sessions", bases[i % bases.len()]))
+                .bearer_auth(key)
+                .send()
+        });
+        for response in futures::future::join_all(requests).await {
+            let response = response.expect("request");
+            statuses.push(response.status().as_u16());
+            if response.status() == 429 {
+                limited.push(response.headers().clone());
+            }
+        }
+    }
+    (statuses, limited)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_one_budget_through_redis_and_fall_back_when_it_dies() {
+    let mut redis = Redis::start();
+    let dir = std::env::temp_dir().join(format!("mas-rl-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = Arc::new(
+        SqlStore::connect(&format!("sqlite://{}", dir.join("chat.db").display()), 4)
+            .await
+            .expect("store"),
+    );
+    let quota = Quota {
+        per_second: 10,
+        burst: 20,
+    };
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let connection = RateLimiter::connect_redis(&redis.url).await;
+        assert!(connection.is_some(), "both replicas reach Redis");
+        let limiter = RateLimiter::new(quota, quota, connection).expect("limiter");
+        let cookies = CookieKey::new(b"a test secret key that is long enough", false);
+        replicas.push(app_on(true, cookies, Some(store.clone()), Some(limiter)).await);
+    }
+    replicas[0].user("alice", UserRole::User).await;
+    let key = replicas[0].key("alice", "sessions:read").await;
+    let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();
+
+    let started = std::time::Instant::now();
+    let (statuses, limited) = hammer(&replicas[0].http, &bases, &key, 1_000).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let admitted = statuses.iter().filter(|s| **s == 200).count();
+    let budget = 20.0 + 10.0 * elapsed;
+    assert!(
+        admitted >= 20 && admitted as f64 <= budget + 1.0,
+        "{admitted} admitted in {elapsed:.2} s over two replicas; the shared budget allows {budget:.0}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "{statuses:?}"
+    );
+    let first = &limited[0];
+    assert!(
+        first["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse::<u64>()
+            .expect("seconds")
+            >= 1
+    );
+    assert_eq!(first["ratelimit-limit"], "20");
+    assert_eq!(first["ratelimit-remaining"], "0");
+
+    // Redis dies: each replica goes on with its own buckets, without errors.
+    redis.kill();
+    let (statuses, _) = hammer(&replicas[0].http, &bases, &key, 200).await;
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 429),
+        "no errors: {statuses:?}"
+    );
+    let admitted = statuses.iter().filter(|s| **s == 200).count();
+    assert!(
+        admitted >= 20,
+        "the in-process limits admit again ({admitted})"
     );
 }

@@ -379,6 +379,7 @@ async fn readiness_follows_the_emis_mcp_server() {
     let router = chat_server::http::router(chat_server::http::AppState {
         manager,
         auth: chat_server::auth::Auth::new(store.clone(), false),
+        limiter: None,
         store,
         heartbeat: Duration::from_secs(15),
     });

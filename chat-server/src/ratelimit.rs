@@ -1,0 +1,254 @@
+//! Request rate limits: separate budgets for chat runs and for other API
+//! calls, per user (or API key's user) and per client address, as token
+//! buckets (GCRA: a steady rate with a burst). With `REDIS_URL` the buckets
+//! live in Redis and one Lua script checks and updates a bucket atomically,
+//! so every replica shares them; when Redis is absent or fails, each replica
+//! falls back to its own in-process buckets (governor) rather than failing
+//! the request.
+
+use std::{num::NonZeroU32, sync::Arc, time::Duration};
+
+use governor::{
+    Quota as GovernorQuota, RateLimiter as Governor,
+    clock::{Clock, DefaultClock},
+    middleware::StateInformationMiddleware,
+    state::keyed::DefaultKeyedStateStore,
+};
+use redis::{Script, aio::ConnectionManager};
+
+/// What a request is charged to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Starting a run (`POST /chat/stream`, `POST /api/chat`).
+    Chat,
+    /// Any other API call.
+    Api,
+}
+
+/// A steady rate with a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// The answer for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    /// Seconds until a request would be allowed again (0 when allowed).
+    pub retry_after: u64,
+}
+
+/// GCRA over one Redis key, with Redis's own clock so replicas agree:
+/// KEYS[1] bucket; ARGV[1] emission interval (µs); ARGV[2] burst.
+/// Returns {allowed, wait µs, remaining}.
+const GCRA: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local allow_at = tat - (burst - 1) * interval
+if now < allow_at then
+  return {0, allow_at - now, 0}
+end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+return {1, 0, math.floor((burst * interval - (new_tat - now)) / interval)}
+";
+
+type Local =
+    Governor<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+pub struct RateLimiter {
+    chat: Quota,
+    api: Quota,
+    local_chat: Local,
+    local_api: Local,
+    redis: Option<ConnectionManager>,
+    script: Script,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("chat", &self.chat)
+            .field("api", &self.api)
+            .field("redis", &self.redis.is_some())
+            .finish()
+    }
+}
+
+fn governor(quota: Quota) -> Option<Local> {
+    let quota = GovernorQuota::per_second(NonZeroU32::new(quota.per_second)?)
+        .allow_burst(NonZeroU32::new(quota.burst)?);
+    Some(Governor::keyed(quota).with_middleware::<StateInformationMiddleware>())
+}
+
+impl RateLimiter {
+    /// `redis`: a connection to share buckets through (None: in process only).
+    /// Rates and bursts must be at least 1.
+    pub fn new(chat: Quota, api: Quota, redis: Option<ConnectionManager>) -> Option<Arc<Self>> {
+        Some(Arc::new(RateLimiter {
+            chat,
+            api,
+            local_chat: governor(chat)?,
+            local_api: governor(api)?,
+            redis,
+            script: Script::new(GCRA),
+        }))
+    }
+
+    /// Connects to Redis (a short timeout): `None` when it cannot be reached,
+    /// in which case the limits stay in process.
+    pub async fn connect_redis(url: &str) -> Option<ConnectionManager> {
+        let client = redis::Client::open(url).ok()?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_millis(500))
+            .set_number_of_retries(1);
+        match ConnectionManager::new_with_config(client, config).await {
+            Ok(manager) => Some(manager),
+            Err(e) => {
+                tracing::warn!(error = %e, "Redis unreachable: rate limits stay in process");
+                None
+            }
+        }
+    }
+
+    fn quota(&self, class: Class) -> Quota {
+        match class {
+            Class::Chat => self.chat,
+            Class::Api => self.api,
+        }
+    }
+
+    /// Charges one request to every bucket in `keys` (e.g. its user and its
+    /// address); refused when any of them is empty.
+    pub async fn check(&self, class: Class, keys: &[String]) -> Decision {
+        let quota = self.quota(class);
+        let mut decision = Decision {
+            allowed: true,
+            limit: quota.burst,
+            remaining: quota.burst,
+            retry_after: 0,
+        };
+        for key in keys {
+            let one = self.check_one(class, key).await;
+            decision.allowed &= one.allowed;
+            decision.remaining = decision.remaining.min(one.remaining);
+            decision.retry_after = decision.retry_after.max(one.retry_after);
+        }
+        decision
+    }
+
+    async fn check_one(&self, class: Class, key: &str) -> Decision {
+        let quota = self.quota(class);
+        let bucket = format!(
+            "mas:rl:{}:{key}",
+            if class == Class::Chat { "chat" } else { "api" }
+        );
+        if let Some(redis) = &self.redis {
+            let interval = 1_000_000 / u64::from(quota.per_second);
+            let mut connection = redis.clone();
+            let answer: redis::RedisResult<(i64, i64, i64)> = self
+                .script
+                .key(&bucket)
+                .arg(interval)
+                .arg(quota.burst)
+                .invoke_async(&mut connection)
+                .await;
+            match answer {
+                Ok((allowed, wait_us, remaining)) => {
+                    return Decision {
+                        allowed: allowed == 1,
+                        limit: quota.burst,
+                        remaining: u32::try_from(remaining.max(0)).unwrap_or(0),
+                        retry_after: (wait_us.max(0) as u64).div_ceil(1_000_000),
+                    };
+                }
+                Err(e) => {
+                    metrics::counter!("mas_rate_limit_fallbacks_total").increment(1);
+                    tracing::warn!(error = %e, "Redis rate limit failed: using this replica's limits");
+                }
+            }
+        }
+        let local = match class {
+            Class::Chat => &self.local_chat,
+            Class::Api => &self.local_api,
+        };
+        match local.check_key(&bucket) {
+            Ok(snapshot) => Decision {
+                allowed: true,
+                limit: quota.burst,
+                remaining: snapshot.remaining_burst_capacity(),
+                retry_after: 0,
+            },
+            Err(not_until) => Decision {
+                allowed: false,
+                limit: quota.burst,
+                remaining: 0,
+                retry_after: not_until
+                    .wait_time_from(DefaultClock::default().now())
+                    .as_secs()
+                    .max(1),
+            },
+        }
+    }
+}
+
+/// Middleware on the API (after authentication): charges the request to its
+/// user and to its address, adds `RateLimit-*` headers, and answers 429 with
+/// `Retry-After` when a budget is spent.
+pub async fn limit(
+    axum::extract::State(limiter): axum::extract::State<Arc<RateLimiter>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::{http::HeaderValue, response::IntoResponse};
+    let class = if request.method() == axum::http::Method::POST
+        && matches!(request.uri().path(), "/chat/stream" | "/api/chat")
+    {
+        Class::Chat
+    } else {
+        Class::Api
+    };
+    let mut keys = Vec::new();
+    if let Some(user) = request
+        .extensions()
+        .get::<crate::auth::Principal>()
+        .and_then(|p| p.user_id.clone())
+    {
+        keys.push(format!("user:{user}"));
+    }
+    if let Some(address) = crate::auth::client_address(&request) {
+        keys.push(format!("ip:{address}"));
+    }
+    let decision = limiter.check(class, &keys).await;
+    let mut response = if decision.allowed {
+        next.run(request).await
+    } else {
+        crate::http::error::AppError::TooManyRequests {
+            message: format!(
+                "too many {} requests; try again in {} s",
+                if class == Class::Chat { "chat" } else { "API" },
+                decision.retry_after
+            ),
+            retry_after: decision.retry_after,
+        }
+        .into_response()
+    };
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("ratelimit-limit", decision.limit as u64),
+        ("ratelimit-remaining", decision.remaining as u64),
+        ("ratelimit-reset", decision.retry_after),
+    ] {
+        headers.insert(name, HeaderValue::from(value));
+    }
+    response
+}
