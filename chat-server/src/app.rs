@@ -42,6 +42,8 @@ pub struct ServeOptions {
     pub rate_limits: Option<(Quota, Quota)>,
     /// Shares the budgets between replicas.
     pub redis_url: Option<secrecy::SecretString>,
+    /// Runs one user may have going at once.
+    pub runs_per_user: usize,
 }
 
 pub struct Application {
@@ -109,12 +111,10 @@ impl Application {
         .await?;
         let default_provider = runner.default_provider_name();
         let log = Arc::new(MemoryRunLog::new(Duration::from_secs(3600)));
-        let manager = Arc::new(RunManager::new(
-            store.clone(),
-            runner,
-            log,
-            options.max_concurrent_runs,
-        ));
+        let manager = Arc::new(
+            RunManager::new(store.clone(), runner, log, options.max_concurrent_runs)
+                .with_runs_per_user(options.runs_per_user),
+        );
         let limiter = match options.rate_limits {
             Some((chat, api)) => {
                 let redis = match &options.redis_url {

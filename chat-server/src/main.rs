@@ -263,6 +263,12 @@ async fn main() -> anyhow::Result<()> {
                     .unwrap_or(production),
                 rate_limits: rate_limits()?,
                 redis_url: std::env::var("REDIS_URL").ok().map(Into::into),
+                runs_per_user: match std::env::var("MAX_RUNS_PER_USER") {
+                    Ok(v) => v.parse().with_context(|| {
+                        format!("MAX_RUNS_PER_USER must be a whole number (got {v:?})")
+                    })?,
+                    Err(_) => chat_server::runs::manager::DEFAULT_RUNS_PER_USER,
+                },
             };
             let app = Application::build(options).await?;
             let addr = app.local_addr()?;

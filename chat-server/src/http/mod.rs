@@ -193,6 +193,10 @@ async fn start(
         .await
         .map_err(|e| match e {
             StartError::Busy(_) => AppError::Busy(e.to_string()),
+            StartError::UserBusy(_) => AppError::TooManyRequests {
+                message: e.to_string(),
+                retry_after: 5,
+            },
             StartError::SessionNotFound(_) => AppError::NotFound(e.to_string()),
             StartError::Store(e) => e.into(),
         })

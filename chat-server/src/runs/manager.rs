@@ -25,6 +25,9 @@ use crate::{
 /// Streamed text is saved at most this often.
 const SAVE_EVERY: Duration = Duration::from_millis(250);
 
+/// Runs one user may have going at once, unless set otherwise.
+pub const DEFAULT_RUNS_PER_USER: usize = 3;
+
 /// Most events logged in one go.
 const LOG_BATCH: usize = 32;
 
@@ -43,6 +46,9 @@ pub enum StartError {
     /// `MAX_CONCURRENT_SESSIONS` runs are already going.
     #[error("the server is busy: {0} runs are in progress; try again shortly")]
     Busy(usize),
+    /// The user already has `MAX_RUNS_PER_USER` runs going.
+    #[error("you have {0} answers in progress already; wait for one to finish or stop it")]
+    UserBusy(usize),
     #[error("no session has id {0:?}")]
     SessionNotFound(String),
     #[error(transparent)]
@@ -53,8 +59,11 @@ pub struct RunManager {
     store: Arc<dyn ChatStore>,
     runner: Arc<AgentRunner>,
     log: Arc<dyn RunLog>,
-    active: Mutex<HashMap<String, CancellationToken>>,
+    /// Running runs: their cancel token and owner.
+    active: Mutex<HashMap<String, (CancellationToken, Option<String>)>>,
     max_concurrent: usize,
+    /// Runs one user may have going at once (`MAX_RUNS_PER_USER`).
+    per_user: usize,
     tasks: TaskTracker,
 }
 
@@ -71,8 +80,15 @@ impl RunManager {
             log,
             active: Mutex::default(),
             max_concurrent,
+            per_user: DEFAULT_RUNS_PER_USER,
             tasks: TaskTracker::new(),
         }
+    }
+
+    /// Sets how many runs one user may have going at once.
+    pub fn with_runs_per_user(mut self, n: usize) -> Self {
+        self.per_user = n.max(1);
+        self
     }
 
     pub fn runner(&self) -> &Arc<AgentRunner> {
@@ -114,6 +130,17 @@ impl RunManager {
         let running = self.active();
         if running >= self.max_concurrent {
             return Err(StartError::Busy(running));
+        }
+        if let Some(owner) = owner {
+            let mine = self.active.lock().map_or(0, |active| {
+                active
+                    .values()
+                    .filter(|(_, o)| o.as_deref() == Some(owner))
+                    .count()
+            });
+            if mine >= self.per_user {
+                return Err(StartError::UserBusy(mine));
+            }
         }
         // Nothing is written before the model is called: a new session needs
         // no read at all, and every write happens beside the model call, off
@@ -166,7 +193,7 @@ impl RunManager {
         self.log.create(&run_id, &session.id).await;
         let cancel = CancellationToken::new();
         if let Ok(mut active) = self.active.lock() {
-            active.insert(run_id.clone(), cancel.clone());
+            active.insert(run_id.clone(), (cancel.clone(), owner.map(str::to_owned)));
             metrics::gauge!("mas_active_sessions").set(active.len() as f64);
         }
         tracing::info!(run_id = %run_id, session_id = %session.id, agent = %entry, "run started");
@@ -225,7 +252,12 @@ impl RunManager {
 
     /// Stops a run; `false` when it is not running here.
     pub fn cancel(&self, run_id: &str) -> bool {
-        match self.active.lock().ok().and_then(|a| a.get(run_id).cloned()) {
+        match self
+            .active
+            .lock()
+            .ok()
+            .and_then(|a| a.get(run_id).map(|(token, _)| token.clone()))
+        {
             Some(token) => {
                 token.cancel();
                 true
@@ -242,7 +274,7 @@ impl RunManager {
             .is_err()
         {
             if let Ok(active) = self.active.lock() {
-                active.values().for_each(CancellationToken::cancel);
+                active.values().for_each(|(token, _)| token.cancel());
             }
             self.tasks.wait().await;
         }

@@ -230,3 +230,37 @@ async fn the_concurrency_cap_refuses_more_runs_and_unknown_sessions_are_reported
         "shutdown cancels what did not finish in time"
     );
 }
+
+#[tokio::test]
+async fn one_user_may_have_only_so_many_runs_going_at_once() {
+    let (manager, _) = manager(Registry::single(Arc::new(Stalling)), 100).await;
+    let Ok(manager) = Arc::try_unwrap(manager) else {
+        panic!("the test holds the only handle")
+    };
+    let manager = Arc::new(manager.with_runs_per_user(2));
+    let first = manager
+        .start(None, Some("u1"), "one", None)
+        .await
+        .expect("first");
+    manager
+        .start(None, Some("u1"), "two", None)
+        .await
+        .expect("second");
+    assert!(matches!(
+        manager.start(None, Some("u1"), "three", None).await,
+        Err(StartError::UserBusy(2))
+    ));
+    manager
+        .start(None, Some("u2"), "someone else", None)
+        .await
+        .expect("another user is not affected");
+    assert!(manager.cancel(&first.run_id));
+    let _: Vec<_> = follow(manager.log(), first.run_id.clone(), 0)
+        .collect()
+        .await;
+    manager
+        .start(None, Some("u1"), "three", None)
+        .await
+        .expect("a slot frees when a run ends");
+    manager.shutdown(Duration::from_millis(100)).await;
+}
