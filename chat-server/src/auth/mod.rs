@@ -1,11 +1,14 @@
 //! Who is calling. API clients send `Authorization: Bearer mas_...` (an API
 //! key: random, shown once, stored as a SHA-256 hash, with scopes, expiry and
-//! revocation). Users have a role (`user` or `admin`) and an Argon2id password.
+//! revocation); browsers sign in with a password and carry a signed cookie
+//! (`cookie`), sending its CSRF token with every change. Users have a role
+//! (`user` or `admin`) and an Argon2id password.
 //!
 //! Auth is *required* with `ENVIRONMENT=production` or `AUTH_REQUIRED=true`:
-//! then every API call needs a valid key. Otherwise (the local default) a call
-//! without a key acts as the local user, who sees everything; a key that is
-//! sent is still checked, and its user owns what it creates.
+//! then every API call needs a valid key or sign-in. Otherwise (the local
+//! default) a call without credentials acts as the local user, who sees
+//! everything; credentials that are sent are still checked, and their user
+//! owns what they create.
 
 pub mod cookie;
 pub mod keys;
