@@ -120,6 +120,17 @@ impl RateLimiter {
         }
     }
 
+    /// Whether the shared Redis answers (`None`: none is configured).
+    pub async fn redis_up(&self) -> Option<bool> {
+        let mut connection = self.redis.clone()?;
+        let pong = tokio::time::timeout(
+            Duration::from_secs(1),
+            redis::cmd("PING").query_async::<String>(&mut connection),
+        )
+        .await;
+        Some(matches!(pong, Ok(Ok(_))))
+    }
+
     fn quota(&self, class: Class) -> Quota {
         match class {
             Class::Chat => self.chat,

@@ -478,8 +478,8 @@ async fn delete_session(
 }
 
 /// Ready when the database answers and the EMIS MCP server does; an extra
-/// MCP server that is down only costs its own tools, so it is reported, not
-/// fatal.
+/// MCP server that is down only costs its own tools, and Redis (when
+/// configured) only shares rate limits, so they are reported, not fatal.
 async fn ready(State(state): State<AppState>) -> Response {
     let database = state.store.ping().await.is_ok();
     let servers = state.manager.tool_health().await;
@@ -489,12 +489,19 @@ async fn ready(State(state): State<AppState>) -> Response {
         .into_iter()
         .map(|(name, up)| (name, json!(if up { "up" } else { "down" })))
         .collect();
-    let body = json!({
+    let mut body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "database": if database { "up" } else { "down" },
         "mcp_servers": mcp,
         "active_runs": state.manager.active(),
     });
+    // Redis only shares the rate limits, which fall back to this replica's own
+    // when it is down: reported, not a reason to leave the rotation.
+    if let Some(limiter) = &state.limiter
+        && let Some(up) = limiter.redis_up().await
+    {
+        body["redis"] = json!(if up { "up" } else { "down" });
+    }
     let status = if ready {
         StatusCode::OK
     } else {

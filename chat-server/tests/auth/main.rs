@@ -890,8 +890,16 @@ async fn two_replicas_share_one_budget_through_redis_and_fall_back_when_it_dies(
     assert_eq!(first["ratelimit-limit"], "20");
     assert_eq!(first["ratelimit-remaining"], "0");
 
+    let ready = replicas[0].get("/ready", None).await.1;
+    assert_eq!(ready["redis"], "up", "{ready}");
     // Redis dies: each replica goes on with its own buckets, without errors.
     redis.kill();
+    let (status, ready) = replicas[0].get("/ready", None).await;
+    assert_eq!(
+        (status, ready["redis"].as_str()),
+        (200, Some("down")),
+        "reported, still ready: {ready}"
+    );
     let (statuses, _) = hammer(&replicas[0].http, &bases, &key, 200).await;
     assert!(
         statuses.iter().all(|s| *s == 200 || *s == 429),
