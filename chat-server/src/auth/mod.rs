@@ -199,6 +199,11 @@ impl Auth {
         self.required
     }
 
+    /// The user store behind it.
+    pub fn users(&self) -> &dyn UserStore {
+        self.users.as_ref()
+    }
+
     /// Clients reach the server over TLS (cookies get `Secure`, responses HSTS).
     pub fn behind_tls(&self) -> bool {
         self.cookies.secure

@@ -3,6 +3,7 @@
 //! chat call; sessions; health, readiness and metrics.
 
 pub mod account;
+pub mod admin;
 pub mod error;
 pub mod hardening;
 pub mod protocol;
@@ -62,6 +63,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/sessions", get(list_sessions))
         .route("/api/auth/me", get(account::me))
         .route("/api/admin/security-report", get(account::security_report))
+        .route(
+            "/api/admin/users",
+            get(admin::list_users).post(admin::create_user),
+        )
+        .route(
+            "/api/admin/keys",
+            get(admin::list_keys).post(admin::create_key),
+        )
+        .route(
+            "/api/admin/keys/{id}",
+            axum::routing::delete(admin::revoke_key),
+        )
         .route("/logout", post(account::sign_out))
         .route(
             "/api/sessions/{id}",
