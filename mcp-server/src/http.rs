@@ -57,6 +57,7 @@ pub fn router(state: Arc<ServerState>, settings: &Settings, shutdown: Cancellati
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .nest_service("/mcp", mcp)
+        .layer(middleware::from_fn(crate::hardening::headers))
         .layer(middleware::from_fn(track))
         .with_state(AppState { server: state })
 }

@@ -8,6 +8,7 @@ pub mod backend;
 pub mod cache;
 pub mod conformance;
 pub mod emis;
+pub mod hardening;
 pub mod http;
 pub mod settings;
 pub mod signals;

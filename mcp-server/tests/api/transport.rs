@@ -168,12 +168,21 @@ async fn tools_list_is_stable_and_described_for_a_model() {
 async fn health_and_metrics_report_on_the_server() {
     let app = TestApp::embedded().await;
     app.ok("search_schools", json!({ "query": "moi" })).await;
-    let health: Value = reqwest::get(format!("{}/health", app.base))
+    let response = reqwest::get(format!("{}/health", app.base))
         .await
-        .expect("health")
-        .json()
-        .await
-        .expect("json");
+        .expect("health");
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "same-origin"),
+        ("x-frame-options", "DENY"),
+    ] {
+        assert_eq!(response.headers()[name], value, "{name}");
+    }
+    assert!(
+        !response.headers().contains_key("server"),
+        "no server banner"
+    );
+    let health: Value = response.json().await.expect("json");
     assert_eq!(health["status"], "ok");
     assert_eq!(health["backend"], "embedded");
     assert_eq!(health["schools"], 42_267);
