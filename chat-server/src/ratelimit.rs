@@ -42,23 +42,36 @@ pub struct Decision {
     pub retry_after: u64,
 }
 
-/// GCRA over one Redis key, with Redis's own clock so replicas agree:
-/// KEYS[1] bucket; ARGV[1] emission interval (µs); ARGV[2] burst.
-/// Returns {allowed, wait µs, remaining}.
+/// GCRA over every bucket of a request at once, with Redis's own clock so
+/// replicas agree: the request is admitted only if every bucket has room,
+/// and only then are they all charged (a request one bucket refuses costs
+/// the others nothing). KEYS: the buckets; ARGV[1] emission interval (µs);
+/// ARGV[2] burst. Returns {allowed, wait µs, remaining}.
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local allow_at = tat - (burst - 1) * interval
-if now < allow_at then
-  return {0, allow_at - now, 0}
+local tats = {}
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local tat = tonumber(redis.call('GET', key) or now)
+  if tat < now then tat = now end
+  tats[i] = tat
+  local allow_at = tat - (burst - 1) * interval
+  if now < allow_at and allow_at - now > wait then wait = allow_at - now end
 end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1000)
-return {1, 0, math.floor((burst * interval - (new_tat - now)) / interval)}
+if wait > 0 then
+  return {0, wait, 0}
+end
+local remaining = burst
+for i, key in ipairs(KEYS) do
+  local new_tat = tats[i] + interval
+  redis.call('SET', key, new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1000)
+  local left = math.floor((burst * interval - (new_tat - now)) / interval)
+  if left < remaining then remaining = left end
+end
+return {1, 0, remaining}
 ";
 
 type Local =
@@ -142,33 +155,31 @@ impl RateLimiter {
     /// address); refused when any of them is empty.
     pub async fn check(&self, class: Class, keys: &[String]) -> Decision {
         let quota = self.quota(class);
-        let mut decision = Decision {
-            allowed: true,
-            limit: quota.burst,
-            remaining: quota.burst,
-            retry_after: 0,
-        };
-        for key in keys {
-            let one = self.check_one(class, key).await;
-            decision.allowed &= one.allowed;
-            decision.remaining = decision.remaining.min(one.remaining);
-            decision.retry_after = decision.retry_after.max(one.retry_after);
+        let buckets: Vec<String> = keys
+            .iter()
+            .map(|key| {
+                format!(
+                    "mas:rl:{}:{key}",
+                    if class == Class::Chat { "chat" } else { "api" }
+                )
+            })
+            .collect();
+        if buckets.is_empty() {
+            return Decision {
+                allowed: true,
+                limit: quota.burst,
+                remaining: quota.burst,
+                retry_after: 0,
+            };
         }
-        decision
-    }
-
-    async fn check_one(&self, class: Class, key: &str) -> Decision {
-        let quota = self.quota(class);
-        let bucket = format!(
-            "mas:rl:{}:{key}",
-            if class == Class::Chat { "chat" } else { "api" }
-        );
         if let Some(redis) = &self.redis {
             let interval = 1_000_000 / u64::from(quota.per_second);
             let mut connection = redis.clone();
-            let answer: redis::RedisResult<(i64, i64, i64)> = self
-                .script
-                .key(&bucket)
+            let mut invocation = self.script.prepare_invoke();
+            for bucket in &buckets {
+                invocation.key(bucket);
+            }
+            let answer: redis::RedisResult<(i64, i64, i64)> = invocation
                 .arg(interval)
                 .arg(quota.burst)
                 .invoke_async(&mut connection)
@@ -188,27 +199,37 @@ impl RateLimiter {
                 }
             }
         }
+        // This replica's own buckets (governor cannot test without charging,
+        // so here a refused request may still have cost another bucket one).
         let local = match class {
             Class::Chat => &self.local_chat,
             Class::Api => &self.local_api,
         };
-        match local.check_key(&bucket) {
-            Ok(snapshot) => Decision {
-                allowed: true,
-                limit: quota.burst,
-                remaining: snapshot.remaining_burst_capacity(),
-                retry_after: 0,
-            },
-            Err(not_until) => Decision {
-                allowed: false,
-                limit: quota.burst,
-                remaining: 0,
-                retry_after: not_until
-                    .wait_time_from(DefaultClock::default().now())
-                    .as_secs()
-                    .max(1),
-            },
+        let mut decision = Decision {
+            allowed: true,
+            limit: quota.burst,
+            remaining: quota.burst,
+            retry_after: 0,
+        };
+        for bucket in &buckets {
+            match local.check_key(bucket) {
+                Ok(snapshot) => {
+                    decision.remaining =
+                        decision.remaining.min(snapshot.remaining_burst_capacity());
+                }
+                Err(not_until) => {
+                    decision.allowed = false;
+                    decision.remaining = 0;
+                    decision.retry_after = decision.retry_after.max(
+                        not_until
+                            .wait_time_from(DefaultClock::default().now())
+                            .as_secs()
+                            .max(1),
+                    );
+                }
+            }
         }
+        decision
     }
 }
 
