@@ -55,21 +55,23 @@ impl Mapper {
                 if let Some(id) = self.reasoning_open.take() {
                     out.push(json!({ "type": "reasoning-end", "id": id }));
                 }
+                let opens = self.text_open.is_none();
                 let id = self
                     .text_open
                     .get_or_insert_with(|| format!("text-{seq}"))
                     .clone();
-                if id == format!("text-{seq}") {
+                if opens {
                     out.push(json!({ "type": "text-start", "id": id }));
                 }
                 out.push(json!({ "type": "text-delta", "id": id, "delta": text }));
             }
             RunEvent::ReasoningDelta { text } => {
+                let opens = self.reasoning_open.is_none();
                 let id = self
                     .reasoning_open
                     .get_or_insert_with(|| format!("reasoning-{seq}"))
                     .clone();
-                if id == format!("reasoning-{seq}") {
+                if opens {
                     out.push(json!({ "type": "reasoning-start", "id": id }));
                 }
                 out.push(json!({ "type": "reasoning-delta", "id": id, "delta": text }));
