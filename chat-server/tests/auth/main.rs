@@ -10,10 +10,8 @@ use std::{sync::Arc, time::Duration};
 
 use chat_server::{
     admin,
-    agent::{AgentRunner, AgentSet, RunLimits},
     auth::{Auth, Scope, UserRole, cookie::CookieKey, keys},
     http::{self, AppState},
-    providers::registry::{ProviderSettings, Registry},
     ratelimit::{Quota, RateLimiter},
     runs::{MemoryRunLog, RunManager},
     store::{
@@ -61,15 +59,7 @@ async fn app_on(
             )
         }
     };
-    let toolbox = support::toolbox().await;
-    let registry = Registry::from_settings(&ProviderSettings::default(), toolbox.known_values())
-        .expect("registry");
-    let runner = Arc::new(AgentRunner::new(
-        AgentSet::builtin(),
-        Arc::new(registry),
-        toolbox,
-        RunLimits::default(),
-    ));
+    let runner = support::offline_runner().await;
     let manager = Arc::new(RunManager::new(
         store.clone(),
         runner,

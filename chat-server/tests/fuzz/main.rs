@@ -20,10 +20,8 @@ use std::{
 use axum::{Router, body::Body, http::Request};
 use chat_server::{
     admin,
-    agent::{AgentRunner, AgentSet, RunLimits},
     auth::{Auth, UserRole},
     http::{self, AppState},
-    providers::registry::{ProviderSettings, Registry},
     runs::{MemoryRunLog, RunManager},
     store::sql::SqlStore,
 };
@@ -74,16 +72,7 @@ fn world() -> &'static World {
             .await
             .expect("key")
             .0;
-            let toolbox = support::toolbox().await;
-            let registry =
-                Registry::from_settings(&ProviderSettings::default(), toolbox.known_values())
-                    .expect("registry");
-            let runner = Arc::new(AgentRunner::new(
-                AgentSet::builtin(),
-                Arc::new(registry),
-                toolbox,
-                RunLimits::default(),
-            ));
+            let runner = support::offline_runner().await;
             let manager = Arc::new(RunManager::new(
                 store.clone(),
                 runner,

@@ -49,3 +49,21 @@ pub async fn toolbox() -> Arc<Toolbox> {
 pub fn known_values() -> chat_server::providers::offline::KnownValues {
     chat_server::toolbox::known_values(&state())
 }
+
+/// The built-in agents, answered by the offline planner over the embedded tools.
+#[allow(dead_code)] // not every test binary uses it
+pub async fn offline_runner() -> Arc<chat_server::agent::AgentRunner> {
+    use chat_server::{
+        agent::{AgentRunner, AgentSet, RunLimits},
+        providers::registry::{ProviderSettings, Registry},
+    };
+    let toolbox = toolbox().await;
+    let registry = Registry::from_settings(&ProviderSettings::default(), toolbox.known_values())
+        .expect("registry");
+    Arc::new(AgentRunner::new(
+        AgentSet::builtin(),
+        Arc::new(registry),
+        toolbox,
+        RunLimits::default(),
+    ))
+}
