@@ -14,6 +14,7 @@ use crate::{
     auth::{Auth, UserRole, cookie::CookieKey},
     http::{self, AppState},
     providers::registry::{ProviderSettings, Registry},
+    quota::Quotas,
     ratelimit::{Quota, RateLimiter},
     runs::{MemoryRunLog, RunManager},
     store::{sql::SqlStore, users::UserStore},
@@ -44,6 +45,8 @@ pub struct ServeOptions {
     pub redis_url: Option<secrecy::SecretString>,
     /// Runs one user may have going at once.
     pub runs_per_user: usize,
+    /// Model tokens one user may spend per UTC day (0: unlimited).
+    pub daily_token_budget: u64,
 }
 
 pub struct Application {
@@ -111,24 +114,28 @@ impl Application {
         .await?;
         let default_provider = runner.default_provider_name();
         let log = Arc::new(MemoryRunLog::new(Duration::from_secs(3600)));
-        let manager = Arc::new(
-            RunManager::new(store.clone(), runner, log, options.max_concurrent_runs)
-                .with_runs_per_user(options.runs_per_user),
-        );
-        let limiter = match options.rate_limits {
-            Some((chat, api)) => {
-                let redis = match &options.redis_url {
-                    Some(url) => RateLimiter::connect_redis(url.expose_secret()).await,
-                    None => None,
-                };
-                RateLimiter::new(chat, api, redis)
-            }
+        let redis = match &options.redis_url {
+            Some(url) => RateLimiter::connect_redis(url.expose_secret()).await,
             None => None,
         };
+        let quotas = Arc::new(Quotas::new(
+            redis.clone(),
+            options.runs_per_user,
+            options.daily_token_budget,
+        ));
+        let manager = Arc::new(
+            RunManager::new(store.clone(), runner, log, options.max_concurrent_runs)
+                .with_quotas(quotas.clone()),
+        );
+        manager.renew_leases();
+        let limiter = options
+            .rate_limits
+            .and_then(|(chat, api)| RateLimiter::new(chat, api, redis));
         let state = AppState {
             limiter,
             manager: manager.clone(),
-            auth: Auth::with_cookies(store.clone(), options.auth_required, cookies),
+            auth: Auth::with_cookies(store.clone(), options.auth_required, cookies)
+                .with_quotas(quotas),
             store,
             heartbeat: Duration::from_secs(15),
         };

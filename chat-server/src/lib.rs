@@ -9,6 +9,7 @@ pub mod ask;
 pub mod auth;
 pub mod http;
 pub mod providers;
+pub mod quota;
 pub mod ratelimit;
 pub mod runs;
 pub mod settings;

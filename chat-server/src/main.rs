@@ -179,15 +179,24 @@ async fn keys(action: KeyAction, database_url: &str) -> anyhow::Result<()> {
 
 /// `RATE_LIMIT_{CHAT,API}_{PER_SECOND,BURST}` (defaults 5/10 and 10/20, the
 /// original system's); a rate of 0 turns the limits off.
+/// Model tokens one user may spend per UTC day unless `DAILY_TOKEN_BUDGET` says otherwise.
+const DEFAULT_DAILY_TOKEN_BUDGET: u64 = 1_000_000;
+
+/// The whole number in environment variable `name`, or `default` when unset.
+fn env_number<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("{name} must be a whole number (got {v:?})")),
+        Err(_) => Ok(default),
+    }
+}
+
 fn rate_limits() -> anyhow::Result<Option<(Quota, Quota)>> {
-    let read = |name: &str, default: u32| -> anyhow::Result<u32> {
-        match std::env::var(name) {
-            Ok(v) => v
-                .parse()
-                .with_context(|| format!("{name} must be a whole number (got {v:?})")),
-            Err(_) => Ok(default),
-        }
-    };
+    let read = env_number::<u32>;
     let chat = Quota {
         per_second: read("RATE_LIMIT_CHAT_PER_SECOND", 5)?,
         burst: read("RATE_LIMIT_CHAT_BURST", 10)?,
@@ -263,12 +272,11 @@ async fn main() -> anyhow::Result<()> {
                     .unwrap_or(production),
                 rate_limits: rate_limits()?,
                 redis_url: std::env::var("REDIS_URL").ok().map(Into::into),
-                runs_per_user: match std::env::var("MAX_RUNS_PER_USER") {
-                    Ok(v) => v.parse().with_context(|| {
-                        format!("MAX_RUNS_PER_USER must be a whole number (got {v:?})")
-                    })?,
-                    Err(_) => chat_server::runs::manager::DEFAULT_RUNS_PER_USER,
-                },
+                runs_per_user: env_number(
+                    "MAX_RUNS_PER_USER",
+                    chat_server::runs::manager::DEFAULT_RUNS_PER_USER,
+                )?,
+                daily_token_budget: env_number("DAILY_TOKEN_BUDGET", DEFAULT_DAILY_TOKEN_BUDGET)?,
             };
             let app = Application::build(options).await?;
             let addr = app.local_addr()?;

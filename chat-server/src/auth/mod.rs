@@ -13,7 +13,7 @@
 pub mod cookie;
 pub mod keys;
 pub mod password;
-mod throttle;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -165,7 +165,8 @@ pub struct Auth {
     users: Arc<dyn UserStore>,
     required: bool,
     cookies: CookieKey,
-    throttle: Arc<throttle::LoginThrottle>,
+    /// Failed sign-ins, counted with the other per-user limits.
+    quotas: Arc<crate::quota::Quotas>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -191,8 +192,14 @@ impl Auth {
             users,
             required,
             cookies,
-            throttle: Arc::default(),
+            quotas: Arc::default(),
         }
+    }
+
+    /// Counts failed sign-ins in `quotas` (shared between replicas through Redis).
+    pub fn with_quotas(mut self, quotas: Arc<crate::quota::Quotas>) -> Self {
+        self.quotas = quotas;
+        self
     }
 
     pub fn required(&self) -> bool {
@@ -341,7 +348,11 @@ impl Auth {
             format!("user:{}", username.to_lowercase()),
             format!("ip:{address}"),
         ];
-        if let Some(wait) = keys.iter().filter_map(|k| self.throttle.blocked(k)).max() {
+        let mut blocked = None;
+        for key in &keys {
+            blocked = blocked.max(self.quotas.login_blocked(key).await);
+        }
+        if let Some(wait) = blocked {
             self.audit(
                 "login_refused",
                 None,
@@ -373,7 +384,9 @@ impl Auth {
         .await
         .unwrap_or(false);
         let Some(user) = user.filter(|_| valid) else {
-            keys.iter().for_each(|k| self.throttle.failed(k));
+            for key in &keys {
+                self.quotas.login_failed(key).await;
+            }
             self.audit(
                 "login_failed",
                 None,
@@ -385,7 +398,9 @@ impl Auth {
             tokio::time::sleep(throttle::FAILURE_DELAY).await;
             return Err(unauthorized("wrong username or password"));
         };
-        keys.iter().for_each(|k| self.throttle.succeeded(k));
+        for key in &keys {
+            self.quotas.login_succeeded(key).await;
+        }
         let (value, token) = self.cookies.issue();
         let now = crate::store::now_ms();
         self.users

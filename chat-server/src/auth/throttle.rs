@@ -1,6 +1,7 @@
 //! Failed sign-ins, counted per username and per address over a window: past
 //! the limit, sign-in is refused (429) until the oldest failure leaves the
-//! window. In process; shared limits across replicas come with Redis.
+//! window. This is one replica's own count; `quota::Quotas` keeps the shared
+//! one in Redis and falls back to this.
 
 use std::{
     collections::HashMap,
@@ -9,8 +10,8 @@ use std::{
 };
 
 /// Failures allowed per key within `WINDOW`.
-const LIMIT: usize = 5;
-const WINDOW: Duration = Duration::from_secs(15 * 60);
+pub const LIMIT: usize = 5;
+pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Every failed attempt also waits this long before its answer.
 pub const FAILURE_DELAY: Duration = Duration::from_millis(300);
 

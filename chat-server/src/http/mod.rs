@@ -28,6 +28,7 @@ use self::{error::AppError, protocol::Mapper};
 use crate::{
     agent::RunEvent,
     auth::{self, Auth, Principal, Scope},
+    quota::Refusal,
     runs::{
         RunManager, StartError,
         log::{follow, follow_batches},
@@ -206,9 +207,12 @@ async fn start(
         .await
         .map_err(|e| match e {
             StartError::Busy(_) => AppError::Busy(e.to_string()),
-            StartError::UserBusy(_) => AppError::TooManyRequests {
-                message: e.to_string(),
-                retry_after: 5,
+            StartError::Quota(refusal) => AppError::TooManyRequests {
+                message: refusal.to_string(),
+                retry_after: match refusal {
+                    Refusal::Runs(_) => 5,
+                    Refusal::Tokens { retry_after, .. } => retry_after,
+                },
             },
             StartError::SessionNotFound(_) => AppError::NotFound(e.to_string()),
             StartError::Store(e) => e.into(),

@@ -16,6 +16,7 @@ use super::RunLog;
 use crate::{
     agent::{AgentRunner, RunEvent, RunInput},
     providers::Message,
+    quota::Quotas,
     store::{
         ChatStore, MessageRecord, MessageStatus, NewTurn, Role, RunOutcome, RunStatus, Session,
         StoreError, ToolStatus,
@@ -46,9 +47,9 @@ pub enum StartError {
     /// `MAX_CONCURRENT_SESSIONS` runs are already going.
     #[error("the server is busy: {0} runs are in progress; try again shortly")]
     Busy(usize),
-    /// The user already has `MAX_RUNS_PER_USER` runs going.
-    #[error("you have {0} answers in progress already; wait for one to finish or stop it")]
-    UserBusy(usize),
+    /// The user has `MAX_RUNS_PER_USER` runs going or has spent the day's tokens.
+    #[error(transparent)]
+    Quota(#[from] crate::quota::Refusal),
     #[error("no session has id {0:?}")]
     SessionNotFound(String),
     #[error(transparent)]
@@ -62,8 +63,8 @@ pub struct RunManager {
     /// Running runs: their cancel token and owner.
     active: Mutex<HashMap<String, (CancellationToken, Option<String>)>>,
     max_concurrent: usize,
-    /// Runs one user may have going at once (`MAX_RUNS_PER_USER`).
-    per_user: usize,
+    /// Runs per user and tokens per day (shared between replicas through Redis).
+    quotas: Arc<Quotas>,
     tasks: TaskTracker,
 }
 
@@ -80,15 +81,41 @@ impl RunManager {
             log,
             active: Mutex::default(),
             max_concurrent,
-            per_user: DEFAULT_RUNS_PER_USER,
+            quotas: Arc::default(),
             tasks: TaskTracker::new(),
         }
     }
 
-    /// Sets how many runs one user may have going at once.
-    pub fn with_runs_per_user(mut self, n: usize) -> Self {
-        self.per_user = n.max(1);
+    /// Sets the per-user limits: runs at once and tokens per day.
+    pub fn with_quotas(mut self, quotas: Arc<Quotas>) -> Self {
+        self.quotas = quotas;
         self
+    }
+
+    /// Keeps the run slots of this replica's runs alive (a replica that dies
+    /// frees them when their lease ends); stops when the manager is dropped.
+    pub fn renew_leases(self: &Arc<Self>) {
+        let manager = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::quota::RUN_LEASE_RENEWAL);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(manager) = manager.upgrade() else {
+                    return;
+                };
+                let runs: Vec<(String, String)> = manager.active.lock().map_or_else(
+                    |_| Vec::new(),
+                    |active| {
+                        active
+                            .iter()
+                            .filter_map(|(run, (_, owner))| Some((owner.clone()?, run.clone())))
+                            .collect()
+                    },
+                );
+                manager.quotas.renew(&runs).await;
+            }
+        });
     }
 
     pub fn runner(&self) -> &Arc<AgentRunner> {
@@ -130,17 +157,6 @@ impl RunManager {
         let running = self.active();
         if running >= self.max_concurrent {
             return Err(StartError::Busy(running));
-        }
-        if let Some(owner) = owner {
-            let mine = self.active.lock().map_or(0, |active| {
-                active
-                    .values()
-                    .filter(|(_, o)| o.as_deref() == Some(owner))
-                    .count()
-            });
-            if mine >= self.per_user {
-                return Err(StartError::UserBusy(mine));
-            }
         }
         // Nothing is written before the model is called: a new session needs
         // no read at all, and every write happens beside the model call, off
@@ -190,6 +206,15 @@ impl RunManager {
             .unwrap_or_else(|| self.runner.agents().entry().name.clone());
         let provider = self.runner.provider_for_name(&entry);
         let run_id = uuid::Uuid::new_v4().to_string();
+        if let Some(owner) = owner {
+            let mine = self.active.lock().map_or(0, |active| {
+                active
+                    .values()
+                    .filter(|(_, o)| o.as_deref() == Some(owner))
+                    .count()
+            });
+            self.quotas.begin_run(owner, &run_id, mine).await?;
+        }
         self.log.create(&run_id, &session.id).await;
         let cancel = CancellationToken::new();
         if let Ok(mut active) = self.active.lock() {
@@ -499,9 +524,16 @@ impl RunManager {
         self.log_all(&run_id, &mut unlogged).await;
         // The run stops counting as running before its last event is logged,
         // so a reader that saw the end cannot still cancel it.
-        if let Ok(mut active) = self.active.lock() {
-            active.remove(&run_id);
+        let owner = self.active.lock().ok().and_then(|mut active| {
+            let (_, owner) = active.remove(&run_id)?;
             metrics::gauge!("mas_active_sessions").set(active.len() as f64);
+            owner
+        });
+        if let Some(owner) = owner {
+            let spent = input_tokens.unwrap_or(0) + output_tokens.unwrap_or(0);
+            self.quotas
+                .end_run(&owner, &run_id, u64::try_from(spent).unwrap_or(0))
+                .await;
         }
         let ending = ending.unwrap_or_else(|| RunEvent::Failed {
             message: "the run ended unexpectedly".into(),

@@ -12,6 +12,7 @@ use chat_server::{
     admin,
     auth::{Auth, Scope, UserRole, cookie::CookieKey, keys},
     http::{self, AppState},
+    quota::Quotas,
     ratelimit::{Quota, RateLimiter},
     runs::{MemoryRunLog, RunManager},
     store::{
@@ -37,15 +38,17 @@ async fn app(required: bool) -> App {
 }
 
 async fn app_with(required: bool, cookies: CookieKey) -> App {
-    app_on(required, cookies, None, None).await
+    app_on(required, cookies, None, None, Arc::default()).await
 }
 
-/// A chat server on `store` (a new SQLite file when `None`), with `limiter`.
+/// A chat server on `store` (a new SQLite file when `None`), with `limiter`
+/// and the per-user limits in `quotas`.
 async fn app_on(
     required: bool,
     cookies: CookieKey,
     store: Option<Arc<SqlStore>>,
     limiter: Option<Arc<RateLimiter>>,
+    quotas: Arc<Quotas>,
 ) -> App {
     let store = match store {
         Some(store) => store,
@@ -68,7 +71,7 @@ async fn app_on(
     ));
     let router = http::router(AppState {
         manager,
-        auth: Auth::with_cookies(store.clone(), required, cookies),
+        auth: Auth::with_cookies(store.clone(), required, cookies).with_quotas(quotas),
         limiter,
         store: store.clone(),
         heartbeat: Duration::from_secs(15),
@@ -694,6 +697,50 @@ async fn repeated_failed_sign_ins_are_slowed_then_refused() {
     assert!(started.elapsed() >= Duration::from_millis(300));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_are_counted_across_replicas_through_redis() {
+    let redis = support::redis::Redis::start();
+    let dir = std::env::temp_dir().join(format!("mas-login-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let store = Arc::new(
+        SqlStore::connect(&format!("sqlite://{}", dir.join("chat.db").display()), 4)
+            .await
+            .expect("store"),
+    );
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let connection = RateLimiter::connect_redis(&redis.url).await;
+        assert!(connection.is_some(), "both replicas reach Redis");
+        let cookies = CookieKey::new(b"a test secret key that is long enough", false);
+        let quotas = Arc::new(Quotas::new(connection, 3, 0));
+        replicas.push(app_on(true, cookies, Some(store.clone()), None, quotas).await);
+    }
+    replicas[0].user("alice", UserRole::User).await;
+    // Five failures spread over both replicas lock the account on both.
+    for i in 0..5 {
+        assert_eq!(replicas[i % 2].sign_in("alice", "guess", None).await.0, 401);
+    }
+    for replica in &replicas {
+        let response = replica
+            .http
+            .post(format!("{}/login", replica.base))
+            .form(&[
+                ("username", "alice"),
+                ("password", "a long enough password"),
+            ])
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(response.status(), 429, "locked on every replica");
+        let wait: u64 = response.headers()["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        assert!(wait > 60, "{wait}");
+    }
+}
+
 #[tokio::test]
 async fn security_events_are_audited_counted_and_reported_to_admins() {
     let app = app(true).await;
@@ -752,56 +799,6 @@ async fn security_events_are_audited_counted_and_reported_to_admins() {
     );
 }
 
-/// A throwaway `redis-server` on a free loopback port, killed on drop.
-struct Redis {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Redis {
-    #[allow(clippy::zombie_processes)] // Drop kills and waits for it.
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("free port")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (the test command installs it)");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Redis {
-                    child,
-                    url: format!("redis://127.0.0.1:{port}"),
-                };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("redis-server did not start on port {port}");
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
 /// Sends `n` requests with `key`, alternating between `bases`, 50 at a time;
 /// returns the statuses and the 429s' headers.
 async fn hammer(
@@ -831,7 +828,7 @@ async fn hammer(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_one_budget_through_redis_and_fall_back_when_it_dies() {
-    let mut redis = Redis::start();
+    let mut redis = support::redis::Redis::start();
     let dir = std::env::temp_dir().join(format!("mas-rl-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("dir");
     let store = Arc::new(
@@ -849,7 +846,16 @@ async fn two_replicas_share_one_budget_through_redis_and_fall_back_when_it_dies(
         assert!(connection.is_some(), "both replicas reach Redis");
         let limiter = RateLimiter::new(quota, quota, connection).expect("limiter");
         let cookies = CookieKey::new(b"a test secret key that is long enough", false);
-        replicas.push(app_on(true, cookies, Some(store.clone()), Some(limiter)).await);
+        replicas.push(
+            app_on(
+                true,
+                cookies,
+                Some(store.clone()),
+                Some(limiter),
+                Arc::default(),
+            )
+            .await,
+        );
     }
     replicas[0].user("alice", UserRole::User).await;
     let key = replicas[0].key("alice", "sessions:read").await;

@@ -11,9 +11,11 @@ use async_trait::async_trait;
 use chat_server::{
     agent::{AgentRunner, AgentSet, RunEvent, RunLimits},
     providers::{
-        ChatRequest, EventStream, LlmProvider, ProviderError, ProviderEvent,
+        ChatRequest, EventStream, FinishReason, LlmProvider, ProviderError, ProviderEvent, Usage,
         registry::{ProviderSettings, Registry},
     },
+    quota::{Quotas, Refusal},
+    ratelimit::RateLimiter,
     runs::{MemoryRunLog, RunManager, StartError, log::follow},
     store::{ChatStore, MessageStatus, Role, RunStatus, ToolStatus, sql::SqlStore},
 };
@@ -237,7 +239,7 @@ async fn one_user_may_have_only_so_many_runs_going_at_once() {
     let Ok(manager) = Arc::try_unwrap(manager) else {
         panic!("the test holds the only handle")
     };
-    let manager = Arc::new(manager.with_runs_per_user(2));
+    let manager = Arc::new(manager.with_quotas(Arc::new(Quotas::new(None, 2, 0))));
     let first = manager
         .start(None, Some("u1"), "one", None)
         .await
@@ -248,7 +250,7 @@ async fn one_user_may_have_only_so_many_runs_going_at_once() {
         .expect("second");
     assert!(matches!(
         manager.start(None, Some("u1"), "three", None).await,
-        Err(StartError::UserBusy(2))
+        Err(StartError::Quota(Refusal::Runs(2)))
     ));
     manager
         .start(None, Some("u2"), "someone else", None)
@@ -263,4 +265,144 @@ async fn one_user_may_have_only_so_many_runs_going_at_once() {
         .await
         .expect("a slot frees when a run ends");
     manager.shutdown(Duration::from_millis(100)).await;
+}
+
+/// A model that answers "ok" and reports 30 input and 20 output tokens.
+struct Metered;
+
+#[async_trait]
+impl LlmProvider for Metered {
+    fn name(&self) -> &str {
+        "metered"
+    }
+    fn model(&self) -> &str {
+        "fifty-tokens"
+    }
+    async fn stream(&self, _: &ChatRequest) -> Result<EventStream, ProviderError> {
+        Ok(futures::stream::iter([
+            Ok(ProviderEvent::TextDelta { text: "ok".into() }),
+            Ok(ProviderEvent::Usage {
+                usage: Usage {
+                    input_tokens: Some(30),
+                    output_tokens: Some(20),
+                    ..Usage::default()
+                },
+            }),
+            Ok(ProviderEvent::Finish {
+                reason: FinishReason::Stop,
+                raw: "stop".into(),
+            }),
+        ])
+        .boxed())
+    }
+}
+
+/// A replica's run manager over `provider`, counting per-user limits in `redis`.
+async fn replica(
+    provider: Arc<dyn LlmProvider>,
+    redis: &support::redis::Redis,
+    runs_per_user: usize,
+    daily_tokens: u64,
+) -> Arc<RunManager> {
+    let connection = RateLimiter::connect_redis(&redis.url).await;
+    assert!(connection.is_some(), "the replica reaches Redis");
+    let (manager, _) = manager(Registry::single(provider), 100).await;
+    let Ok(manager) = Arc::try_unwrap(manager) else {
+        panic!("the test holds the only handle")
+    };
+    Arc::new(manager.with_quotas(Arc::new(Quotas::new(
+        connection,
+        runs_per_user,
+        daily_tokens,
+    ))))
+}
+
+async fn finish(manager: &RunManager, run_id: &str) -> Vec<(u64, RunEvent)> {
+    follow(manager.log(), run_id.to_owned(), 0).collect().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_cap_holds_across_replicas_sharing_redis() {
+    let redis = support::redis::Redis::start();
+    let a = replica(Arc::new(Stalling), &redis, 1, 0).await;
+    let b = replica(Arc::new(Stalling), &redis, 1, 0).await;
+    let first = a
+        .start(None, Some("u1"), "one", None)
+        .await
+        .expect("first run");
+    assert!(
+        matches!(
+            b.start(None, Some("u1"), "two", None).await,
+            Err(StartError::Quota(Refusal::Runs(1)))
+        ),
+        "the other replica sees the running run"
+    );
+    b.start(None, Some("u2"), "someone else", None)
+        .await
+        .expect("another user is not affected");
+    assert!(a.cancel(&first.run_id));
+    finish(&a, &first.run_id).await;
+    b.start(None, Some("u1"), "two", None)
+        .await
+        .expect("the slot is free on every replica once the run ends");
+    a.shutdown(Duration::from_millis(100)).await;
+    b.shutdown(Duration::from_millis(100)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_token_budget_is_shared_across_replicas_and_survives_redis_dying() {
+    let mut redis = support::redis::Redis::start();
+    // Each run costs 50 tokens; the budget is 100 a day.
+    let a = replica(Arc::new(Metered), &redis, 3, 100).await;
+    let b = replica(Arc::new(Metered), &redis, 3, 100).await;
+    for manager in [&a, &b] {
+        let run = manager
+            .start(None, Some("ann"), "hello", None)
+            .await
+            .expect("within budget");
+        let events = finish(manager, &run.run_id).await;
+        assert!(matches!(
+            events.last(),
+            Some((_, RunEvent::Finished { .. }))
+        ));
+    }
+    for manager in [&a, &b] {
+        match manager.start(None, Some("ann"), "again", None).await {
+            Err(StartError::Quota(Refusal::Tokens {
+                used: 100,
+                budget: 100,
+                retry_after,
+            })) => assert!((1..=86_400).contains(&retry_after)),
+            other => panic!("over the shared budget: {:?}", other.map(|h| h.run_id)),
+        }
+    }
+    let run = a
+        .start(None, Some("bob"), "hello", None)
+        .await
+        .expect("another user has their own budget");
+    finish(&a, &run.run_id).await;
+
+    // Redis dies: each replica goes on counting its own tokens, without errors.
+    redis.kill();
+    let run = b
+        .start(None, Some("cy"), "hello", None)
+        .await
+        .expect("runs start without Redis");
+    let events = finish(&b, &run.run_id).await;
+    assert!(matches!(
+        events.last(),
+        Some((_, RunEvent::Finished { .. }))
+    ));
+    let run = b
+        .start(None, Some("cy"), "hello", None)
+        .await
+        .expect("50 of 100 used on this replica");
+    finish(&b, &run.run_id).await;
+    assert!(
+        matches!(
+            b.start(None, Some("cy"), "again", None).await,
+            Err(StartError::Quota(Refusal::Tokens { used: 100, .. }))
+        ),
+        "this replica's own count still enforces the budget"
+    );
 }

@@ -4,6 +4,7 @@
 //! server speaking OpenAI's wire format.
 
 pub mod fake_openai;
+pub mod redis;
 
 use std::{
     sync::{Arc, OnceLock},
