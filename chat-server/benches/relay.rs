@@ -210,6 +210,7 @@ async fn main() {
         limiter: None,
         store,
         heartbeat: Duration::from_secs(15),
+        hardening: Default::default(),
     }))
     .await;
     let client = reqwest::Client::builder()

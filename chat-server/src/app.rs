@@ -54,6 +54,8 @@ pub struct Application {
     router: axum::Router,
     manager: Arc<RunManager>,
     default_provider: String,
+    /// Ends the open MCP sessions of `/mcp`.
+    mcp_shutdown: CancellationToken,
 }
 
 /// The agents over the configured MCP servers and providers.
@@ -64,6 +66,16 @@ pub async fn agents(
     mcp: &mcp_server::settings::Settings,
 ) -> anyhow::Result<Arc<AgentRunner>> {
     let toolbox = Arc::new(crate::settings::toolbox(tools, mcp).await?);
+    runner(toolbox, providers, agents, mcp)
+}
+
+/// The agents over `toolbox` and the configured providers.
+fn runner(
+    toolbox: Arc<crate::toolbox::Toolbox>,
+    providers: &ProviderSettings,
+    agents: AgentSet,
+    mcp: &mcp_server::settings::Settings,
+) -> anyhow::Result<Arc<AgentRunner>> {
     let registry = Arc::new(Registry::from_settings(providers, toolbox.known_values())?);
     let limits = RunLimits {
         tool_timeout: mcp.tool_timeout(),
@@ -105,13 +117,14 @@ impl Application {
             ),
             None => CookieKey::ephemeral(),
         };
-        let runner = agents(
+        let toolbox = Arc::new(crate::settings::toolbox(&options.tools, &options.mcp).await?);
+        let embedded = toolbox.embedded_state();
+        let runner = runner(
+            toolbox,
             &options.providers,
-            &options.tools,
             options.agents.clone(),
             &options.mcp,
-        )
-        .await?;
+        )?;
         let default_provider = runner.default_provider_name();
         let log = Arc::new(MemoryRunLog::new(Duration::from_secs(3600)));
         let redis = match &options.redis_url {
@@ -138,14 +151,28 @@ impl Application {
                 .with_quotas(quotas),
             store,
             heartbeat: Duration::from_secs(15),
+            hardening: options.mcp.hardening(),
         };
+        // With the tools in process, `/mcp` serves them to MCP clients too,
+        // behind the same API keys (scope `mcp`).
+        let shutdown = CancellationToken::new();
+        let mcp = embedded.map(|tools| {
+            let verifier: Arc<dyn mcp_server::auth::TokenVerifier> = Arc::new(state.auth.clone());
+            mcp_server::http::mcp_routes(
+                tools,
+                &options.mcp,
+                shutdown.clone(),
+                options.mcp.mcp_auth(Some(verifier)),
+            )
+        });
         let listener = TcpListener::bind((options.host.as_str(), options.port))
             .await
             .with_context(|| format!("binding {}:{}", options.host, options.port))?;
         Ok(Application {
             listener,
-            router: http::router(state),
+            router: http::router_with_mcp(state, mcp),
             manager,
+            mcp_shutdown: shutdown,
             default_provider,
         })
     }
@@ -165,6 +192,11 @@ impl Application {
             let _ = tcp.set_nodelay(true);
         });
         let stop = shutdown.clone();
+        let mcp_shutdown = self.mcp_shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            mcp_shutdown.cancel();
+        });
         let router = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();

@@ -41,14 +41,17 @@ pub struct ToolSettings {
     /// A remote EMIS MCP server; the embedded one when unset.
     #[serde(default)]
     pub mcp_server_url: Option<String>,
+    /// Bearer token for the remote EMIS server (one of its `MCP_AUTH_TOKENS`).
+    #[serde(default)]
+    pub mcp_server_token: Option<secrecy::SecretString>,
     /// Extra MCP servers (`[[mcp_servers]]` in the config file), their tools prefixed `<name>__`.
     #[serde(default)]
     pub mcp_servers: Vec<crate::toolbox::McpServerConfig>,
 }
 
-/// Loads tool settings from `file` (if given) and `MCP_SERVER_URL`.
+/// Loads tool settings from `file` (if given), `MCP_SERVER_URL` and `MCP_SERVER_TOKEN`.
 pub fn tool_settings(file: Option<&Path>) -> Result<ToolSettings, Box<figment::Error>> {
-    layered(file, &["MCP_SERVER_URL"])
+    layered(file, &["MCP_SERVER_URL", "MCP_SERVER_TOKEN"])
 }
 
 /// The toolbox the settings describe.
@@ -57,7 +60,11 @@ pub async fn toolbox(
     mcp: &mcp_server::settings::Settings,
 ) -> anyhow::Result<crate::toolbox::Toolbox> {
     match &tools.mcp_server_url {
-        Some(url) => crate::toolbox::Toolbox::remote(url, &tools.mcp_servers).await,
+        Some(url) => {
+            use secrecy::ExposeSecret;
+            let token = tools.mcp_server_token.as_ref().map(|t| t.expose_secret());
+            crate::toolbox::Toolbox::remote(url, token, &tools.mcp_servers).await
+        }
         None => {
             let state = mcp_server::build_state(mcp).await?;
             crate::toolbox::Toolbox::with_extra(state, &tools.mcp_servers).await

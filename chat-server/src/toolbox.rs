@@ -300,16 +300,33 @@ impl Toolbox {
         Self::build(Source::Embedded(state), &[]).await
     }
 
-    /// The EMIS tools from a remote MCP server (`MCP_SERVER_URL`), plus extra servers.
-    pub async fn remote(url: &str, extra: &[McpServerConfig]) -> anyhow::Result<Self> {
+    /// The EMIS tools from a remote MCP server (`MCP_SERVER_URL`, with
+    /// `token` as its bearer token when it needs one), plus extra servers.
+    pub async fn remote(
+        url: &str,
+        token: Option<&str>,
+        extra: &[McpServerConfig],
+    ) -> anyhow::Result<Self> {
+        let headers = token
+            .map(|t| ("Authorization".to_owned(), format!("Bearer {t}")))
+            .into_iter()
+            .collect();
         Self::build(
             Source::Http {
                 url: url.to_owned(),
-                headers: HashMap::new(),
+                headers,
             },
             extra,
         )
         .await
+    }
+
+    /// The in-process EMIS server's state, when the tools are embedded.
+    pub fn embedded_state(&self) -> Option<Arc<ServerState>> {
+        match &self.servers.first()?.source {
+            Source::Embedded(state) => Some(state.clone()),
+            _ => None,
+        }
     }
 
     /// The embedded EMIS tools plus extra servers.

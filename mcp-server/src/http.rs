@@ -36,6 +36,27 @@ struct AppState {
 pub fn router(state: Arc<ServerState>, settings: &Settings, shutdown: CancellationToken) -> Router {
     // Install the recorder before the first request so no early metric is lost.
     metrics_handle();
+    let mcp = mcp_routes(state.clone(), settings, shutdown, settings.mcp_auth(None));
+    let hardening = settings.hardening();
+    let operations = Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics));
+    hardening
+        .apply(hardening.time_limited(operations).merge(mcp))
+        .layer(middleware::from_fn(crate::hardening::headers))
+        .layer(middleware::from_fn(track))
+        .with_state(AppState { server: state })
+}
+
+/// `/mcp` over `state` (behind `auth` when given, with its metadata routes),
+/// for this server and for a chat server that serves the tools itself.
+pub fn mcp_routes<S: Clone + Send + Sync + 'static>(
+    state: Arc<ServerState>,
+    settings: &Settings,
+    shutdown: CancellationToken,
+    auth: Option<crate::auth::McpAuth>,
+) -> Router<S> {
     let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(settings.allowed_hosts.clone())
         .with_cancellation_token(shutdown)
@@ -46,20 +67,16 @@ pub fn router(state: Arc<ServerState>, settings: &Settings, shutdown: Cancellati
     if settings.allowed_hosts.iter().any(|h| h == "*") {
         config = config.disable_allowed_hosts();
     }
-    let factory_state = state.clone();
-    let mcp = StreamableHttpService::new(
-        move || Ok(EmisServer::new(factory_state.clone())),
+    let service = StreamableHttpService::new(
+        move || Ok(EmisServer::new(state.clone())),
         LocalSessionManager::default().into(),
         config,
     );
-    Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .nest_service("/mcp", mcp)
-        .layer(middleware::from_fn(crate::hardening::headers))
-        .layer(middleware::from_fn(track))
-        .with_state(AppState { server: state })
+    let mcp = Router::new().route_service("/mcp", service);
+    match auth {
+        Some(auth) => auth.protect(mcp),
+        None => mcp,
+    }
 }
 
 async fn health(State(app): State<AppState>) -> impl IntoResponse {

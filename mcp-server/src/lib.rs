@@ -4,6 +4,7 @@
 //! `build_state` assembles what every session shares; `router` serves it over
 //! Streamable HTTP; `serve_stdio` over stdin/stdout.
 
+pub mod auth;
 pub mod backend;
 pub mod cache;
 pub mod conformance;
@@ -98,6 +99,12 @@ pub struct Application {
 impl Application {
     /// Binds `MCP_HOST:MCP_PORT` (port 0 picks a free port) and builds the router.
     pub async fn build(settings: &Settings, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        if settings.environment == "production" && settings.mcp_auth(None).is_none() {
+            anyhow::bail!(
+                "ENVIRONMENT=production needs bearer auth on /mcp: set MCP_AUTH_TOKENS to one or \
+                 more comma-separated random tokens (clients send Authorization: Bearer <token>)"
+            );
+        }
         let state = build_state(settings).await?;
         let listener = TcpListener::bind((settings.mcp_host.as_str(), settings.mcp_port))
             .await

@@ -30,6 +30,9 @@ pub const ENV_VARS: &[&str] = &[
     "LOG_FORMAT",
     "ENVIRONMENT",
     "MCP_CONFORMANCE",
+    "MCP_AUTH_TOKENS",
+    "MCP_PUBLIC_URL",
+    "MCP_AUTHORIZATION_SERVERS",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +69,16 @@ pub struct Settings {
     pub environment: String,
     /// Serve the MCP conformance suite's fixture tools, resources and prompts too.
     pub mcp_conformance: bool,
+    /// Comma-separated bearer tokens accepted on `/mcp`; open when unset
+    /// (refused in production).
+    #[serde(default)]
+    pub mcp_auth_tokens: Option<SecretString>,
+    /// Public base URL, for the protected-resource metadata (from `Host` when unset).
+    #[serde(default)]
+    pub mcp_public_url: Option<String>,
+    /// OAuth authorization servers named in the protected-resource metadata.
+    #[serde(default, deserialize_with = "list")]
+    pub mcp_authorization_servers: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -113,6 +126,41 @@ impl Default for Defaults {
 pub struct SettingsError(String);
 
 impl Settings {
+    /// The bearer auth `/mcp` needs: the static tokens of `MCP_AUTH_TOKENS`,
+    /// or `verifier` (the chat server's API keys) when given; `None`: open.
+    pub fn mcp_auth(
+        &self,
+        verifier: Option<std::sync::Arc<dyn crate::auth::TokenVerifier>>,
+    ) -> Option<crate::auth::McpAuth> {
+        use secrecy::ExposeSecret;
+        let verifier = verifier.or_else(|| {
+            let tokens: Vec<String> = self
+                .mcp_auth_tokens
+                .as_ref()?
+                .expose_secret()
+                .split(',')
+                .map(str::to_owned)
+                .collect();
+            let tokens: std::sync::Arc<dyn crate::auth::TokenVerifier> =
+                std::sync::Arc::new(crate::auth::StaticTokens::new(&tokens)?);
+            Some(tokens)
+        })?;
+        Some(crate::auth::McpAuth::new(
+            verifier,
+            self.mcp_public_url.clone(),
+            self.mcp_authorization_servers.clone(),
+        ))
+    }
+
+    /// The HTTP hardening these settings ask for.
+    pub fn hardening(&self) -> crate::hardening::Hardening {
+        crate::hardening::Hardening {
+            allowed_hosts: self.allowed_hosts.clone(),
+            cors_origins: self.cors_origins.clone(),
+            ..Default::default()
+        }
+    }
+
     /// Loads defaults, then `file` (TOML) if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
         Self::from_figment(Self::figment(file))

@@ -65,18 +65,22 @@ pub enum Scope {
     /// List and read sessions.
     #[serde(rename = "sessions:read")]
     SessionsRead,
+    /// Use the EMIS tools over MCP at `/mcp`.
+    #[serde(rename = "mcp")]
+    Mcp,
     /// Everything, for every user (an admin user's key only).
     #[serde(rename = "admin")]
     Admin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Chat, Scope::SessionsRead, Scope::Admin];
+    pub const ALL: [Scope; 4] = [Scope::Chat, Scope::SessionsRead, Scope::Mcp, Scope::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Chat => "chat",
             Scope::SessionsRead => "sessions:read",
+            Scope::Mcp => "mcp",
             Scope::Admin => "admin",
         }
     }
@@ -89,8 +93,9 @@ impl Scope {
     pub fn parse_list(s: &str) -> Result<Vec<Scope>, String> {
         let mut scopes = Vec::new();
         for word in s.split([',', ' ']).filter(|w| !w.is_empty()) {
-            let scope = Scope::parse(word)
-                .ok_or_else(|| format!("{word:?} is not a scope (chat, sessions:read or admin)"))?;
+            let scope = Scope::parse(word).ok_or_else(|| {
+                format!("{word:?} is not a scope (chat, sessions:read, mcp or admin)")
+            })?;
             if !scopes.contains(&scope) {
                 scopes.push(scope);
             }
@@ -153,6 +158,50 @@ impl Principal {
     /// Whether a session owned by `owner` is visible to this principal.
     pub fn may_see(&self, owner: Option<&str>) -> bool {
         self.sees_all() || (owner.is_some() && owner == self.owner())
+    }
+}
+
+/// `/mcp` on the chat server takes the same API keys: a key needs the `mcp`
+/// scope (an admin key has it); without auth required, no key is needed.
+#[async_trait::async_trait]
+impl mcp_server::auth::TokenVerifier for Auth {
+    async fn verify(&self, token: Option<&str>) -> Result<Vec<String>, String> {
+        let Some(token) = token else {
+            return if self.required {
+                Err("send an API key with the mcp scope: Authorization: Bearer mas_...".into())
+            } else {
+                Ok(vec![mcp_server::auth::SCOPE.into()])
+            };
+        };
+        match self.by_key(&format!("Bearer {token}")).await {
+            Ok(principal) => {
+                if !principal.allows(Scope::Mcp) {
+                    self.audit(
+                        "permission_denied",
+                        Some(&principal),
+                        None,
+                        None,
+                        "/mcp without the mcp scope",
+                    )
+                    .await;
+                }
+                Ok(principal
+                    .scopes
+                    .iter()
+                    .map(|s| s.as_str().to_owned())
+                    .chain(
+                        principal
+                            .allows(Scope::Mcp)
+                            .then(|| Scope::Mcp.as_str().into()),
+                    )
+                    .collect())
+            }
+            Err(e) => {
+                self.audit("invalid_credentials", None, None, None, "/mcp")
+                    .await;
+                Err(e.to_string())
+            }
+        }
     }
 }
 

@@ -28,6 +28,9 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     Gone(String),
+    /// The body is over `MAX_BODY_BYTES`.
+    #[error("{0}")]
+    TooLarge(String),
     /// Over a rate limit: 429 with `Retry-After`.
     #[error("{message}")]
     TooManyRequests { message: String, retry_after: u64 },
@@ -46,6 +49,12 @@ pub enum AppError {
 
 impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return AppError::TooLarge(format!(
+                "the request body is larger than {} KiB",
+                crate::http::MAX_BODY_BYTES / 1024
+            ));
+        }
         AppError::BadRequest(rejection.body_text())
     }
 }
@@ -76,6 +85,7 @@ impl IntoResponse for AppError {
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             AppError::Gone(_) => (StatusCode::GONE, "gone"),
+            AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             AppError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             AppError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),

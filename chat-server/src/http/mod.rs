@@ -48,18 +48,35 @@ pub struct AppState {
     pub limiter: Option<Arc<crate::ratelimit::RateLimiter>>,
     /// Interval of SSE heartbeat comments.
     pub heartbeat: Duration,
+    /// Trusted hosts, CORS and the time limit of non-streaming routes.
+    pub hardening: mcp_server::hardening::Hardening,
 }
 
+/// Largest request body accepted (a longest message, escaped, fits); more is a 413.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+
+/// Time `POST /api/chat` may wait for a whole answer (the run goes on after it).
+pub const CHAT_TIMEOUT: Duration = Duration::from_secs(300);
+
 pub fn router(state: AppState) -> Router {
+    router_with_mcp(state, None)
+}
+
+/// The router, with `/mcp` (the EMIS tools over MCP) when given.
+pub fn router_with_mcp(state: AppState, mcp: Option<Router<AppState>>) -> Router {
     mcp_server::telemetry::metrics_handle();
     // Every API route needs a principal (an API key, or the local user when
     // auth is not required); pages, assets and operations do not.
+    let hardening = state.hardening.clone();
+    let answers = Router::new().route("/api/chat", post(chat)).route_layer(
+        axum::middleware::from_fn_with_state(CHAT_TIMEOUT, mcp_server::hardening::time_limit),
+    );
+    let streams = Router::new()
+        .route("/chat/stream", post(chat_stream))
+        .route("/api/runs/{run_id}/stream", get(run_stream));
     let api = Router::new()
         .route("/api", get(api_index))
         .route("/api/status", get(status))
-        .route("/chat/stream", post(chat_stream))
-        .route("/api/chat", post(chat))
-        .route("/api/runs/{run_id}/stream", get(run_stream))
         .route("/api/runs/{run_id}/cancel", post(cancel))
         .route("/api/sessions", get(list_sessions))
         .route("/api/auth/me", get(account::me))
@@ -83,6 +100,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(rename_session)
                 .delete(delete_session),
         );
+    let api = hardening.time_limited(api).merge(answers).merge(streams);
     // Layers run outside in: authentication first, then the budgets (which
     // charge the authenticated user as well as the address).
     let api = match &state.limiter {
@@ -96,16 +114,22 @@ pub fn router(state: AppState) -> Router {
         state.auth.clone(),
         auth::authenticate,
     ));
-    Router::new()
+    let pages = Router::new()
         .route("/", get(web::index))
         .route("/c/{session_id}", get(web::conversation))
         .route("/static/{*path}", get(web::asset))
         .route("/login", get(account::page).post(account::sign_in))
-        .merge(api)
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/ready", get(ready))
-        .route("/metrics", get(telemetry::metrics))
+        .route("/metrics", get(telemetry::metrics));
+    let router = hardening
+        .time_limited(pages)
+        .merge(api)
+        .merge(mcp.unwrap_or_default())
         .fallback(|uri: axum::http::Uri| async move { web::not_found(&uri) })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
+    hardening
+        .apply(router)
         .layer(axum::middleware::from_fn_with_state(
             state.auth.clone(),
             hardening::headers,

@@ -5,6 +5,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+use mcp_server::hardening::Hardening;
 use support::fake_openai::{FakeOpenAi, Turn};
 
 use std::{sync::Arc, time::Duration};
@@ -96,6 +97,10 @@ impl App {
 }
 
 async fn app(registry: Registry) -> App {
+    app_hardened(registry, Hardening::default()).await
+}
+
+async fn app_hardened(registry: Registry, hardening: Hardening) -> App {
     let dir = std::env::temp_dir().join(format!("mas-api-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).expect("dir");
     let store = Arc::new(
@@ -121,6 +126,7 @@ async fn app(registry: Registry) -> App {
         limiter: None,
         store,
         heartbeat: Duration::from_millis(200),
+        hardening,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -514,9 +520,7 @@ async fn bad_input_gets_a_4xx_with_a_message() {
         ),
         (
             "/chat/stream",
-            json!({ "message": "x".repeat(1_000_000) })
-                .to_string()
-                .into(),
+            json!({ "message": "x".repeat(40_000) }).to_string().into(),
             400,
             "too long",
         ),
@@ -855,4 +859,111 @@ async fn the_web_page_and_its_assets_are_served_from_the_binary() {
     assert_eq!(status["offline"], true);
     assert_eq!(status["provider"], "offline");
     assert!(status["agents"].as_array().is_some_and(|a| a.len() >= 3));
+}
+
+#[tokio::test]
+async fn hosts_origins_sizes_and_time_limits_are_enforced() {
+    let app = app_hardened(
+        Registry::single(Arc::new(Slow {
+            n: 8,
+            gap: Duration::from_millis(100),
+        })),
+        Hardening {
+            allowed_hosts: vec!["127.0.0.1".into(), "mas.example.org".into()],
+            cors_origins: vec!["https://app.example.org".into()],
+            request_timeout: Duration::from_millis(300),
+        },
+    )
+    .await;
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut request = app.http.get(format!("{}{path}", app.base));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        request.send()
+    };
+    // A host that is not ours (DNS rebinding) is refused; probes are not.
+    let response = get("/api/sessions", &[("host", "evil.example")])
+        .await
+        .expect("get");
+    assert_eq!(response.status(), 403);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "untrusted_host", "{body}");
+    assert_eq!(
+        get("/api/sessions", &[("host", "mas.example.org")])
+            .await
+            .expect("get")
+            .status(),
+        200
+    );
+    assert_eq!(
+        get("/health", &[("host", "10.0.0.7:8000")])
+            .await
+            .expect("get")
+            .status(),
+        200,
+        "a load balancer probing by IP"
+    );
+
+    // Oversized headers and bodies get 431 and 413 with a message.
+    let big = "x".repeat(20 * 1024);
+    let response = get("/api/sessions", &[("x-padding", &big)])
+        .await
+        .expect("get");
+    assert_eq!(response.status(), 431);
+    let response = app
+        .http
+        .post(format!("{}/api/chat", app.base))
+        .json(&json!({ "message": "y".repeat(600 * 1024) }))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.expect("json");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("512 KiB")),
+        "{body}"
+    );
+
+    // CORS: the configured origin may call the API from a browser; others get no grant.
+    let preflight = |origin: &str| {
+        app.http
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/api/sessions", app.base),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let allowed = preflight("https://app.example.org").await.expect("options");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.org"
+    );
+    assert!(
+        allowed.headers()["access-control-allow-headers"]
+            .to_str()
+            .expect("ascii")
+            .contains("authorization")
+    );
+    let refused = preflight("https://evil.example").await.expect("options");
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    // A stream outlives the 300 ms time limit of ordinary requests: 8 words, 100 ms apart.
+    let body = app.stream("Tell me slowly").await;
+    let text: String = parts(&events(&body))
+        .iter()
+        .filter(|p| p["type"] == "text-delta")
+        .filter_map(|p| p["delta"].as_str())
+        .collect();
+    assert_eq!(text, "w0 w1 w2 w3 w4 w5 w6 w7 ");
 }

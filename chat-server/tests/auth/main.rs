@@ -75,6 +75,7 @@ async fn app_on(
         limiter,
         store: store.clone(),
         heartbeat: Duration::from_secs(15),
+        hardening: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -1013,4 +1014,131 @@ async fn admins_manage_users_and_keys_over_http_and_users_cannot() {
             .expect("message")
             .contains("not a scope")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_on_the_chat_server_takes_api_keys_with_the_mcp_scope() {
+    use chat_server::app::{Application, ServeOptions};
+    use rmcp::{
+        ServiceExt,
+        transport::{
+            StreamableHttpClientTransport,
+            streamable_http_client::StreamableHttpClientTransportConfig,
+        },
+    };
+    let dir = std::env::temp_dir().join(format!("mas-mcp-auth-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let database_url = format!("sqlite://{}", dir.join("chat.db").display());
+    let store = SqlStore::connect(&database_url, 2).await.expect("store");
+    for (name, role) in [("root", UserRole::Admin), ("alice", UserRole::User)] {
+        admin::add_user(&store, name, role, "a long enough password")
+            .await
+            .expect("user");
+    }
+    let (mcp_key, mcp_key_id) = admin::create_key(&store, "alice", "mcp", "ide", None)
+        .await
+        .expect("key");
+    let (chat_key, _) = admin::create_key(&store, "alice", "chat", "app", None)
+        .await
+        .expect("key");
+    let app = Application::build(ServeOptions {
+        host: "127.0.0.1".into(),
+        port: 0,
+        database_url,
+        max_concurrent_runs: 8,
+        providers: Default::default(),
+        tools: Default::default(),
+        agents: chat_server::agent::AgentSet::builtin(),
+        mcp: mcp_server::settings::Settings::from_figment(
+            mcp_server::settings::Settings::defaults(),
+        )
+        .expect("settings"),
+        auth_required: true,
+        secret_key: Some("a test secret key that is long enough".into()),
+        cookie_secure: false,
+        rate_limits: None,
+        redis_url: None,
+        runs_per_user: 3,
+        daily_token_budget: 0,
+    })
+    .await
+    .expect("the chat server builds");
+    let base = format!("http://{}", app.local_addr().expect("addr"));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move { app.serve(stop, Duration::from_secs(1)).await });
+
+    let http = reqwest::Client::new();
+    let initialize = |key: Option<&str>| {
+        let mut request = http
+            .post(format!("{base}/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": { "protocolVersion": "2025-11-25", "capabilities": {},
+                    "clientInfo": { "name": "test", "version": "1" } } }));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send()
+    };
+    let metadata = format!("{base}/.well-known/oauth-protected-resource/mcp");
+    let response = initialize(None).await.expect("post");
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        format!("Bearer resource_metadata=\"{metadata}\"").as_str()
+    );
+    let response = initialize(Some(&chat_key)).await.expect("post");
+    assert_eq!(response.status(), 403, "a chat-only key");
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        challenge.starts_with("Bearer error=\"insufficient_scope\", scope=\"mcp\""),
+        "{challenge}"
+    );
+    let resource: Value = http
+        .get(&metadata)
+        .send()
+        .await
+        .expect("metadata")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(resource["resource"], format!("{base}/mcp"));
+
+    let connect = |key: String| {
+        let config = StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp"))
+            .custom_headers(std::collections::HashMap::from([(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {key}").parse().expect("value"),
+            )]));
+        ().serve(StreamableHttpClientTransport::from_config(config))
+    };
+    let client = connect(mcp_key.clone()).await.expect("an mcp key connects");
+    let tools = client.list_all_tools().await.expect("tools");
+    assert!(
+        tools.iter().any(|t| t.name == "search_schools"),
+        "{tools:?}"
+    );
+    client.cancel().await.expect("close");
+    admin::revoke_key(&store, &mcp_key_id.id)
+        .await
+        .expect("revoke");
+    assert!(
+        connect(mcp_key).await.is_err(),
+        "a revoked key is refused at once"
+    );
+    let report = store
+        .events_since(now_ms() - 60_000, 100)
+        .await
+        .expect("events");
+    assert!(
+        report
+            .iter()
+            .any(|e| e.kind == "permission_denied" && e.detail.contains("/mcp")),
+        "the scope refusal is audited"
+    );
+    shutdown.cancel();
 }

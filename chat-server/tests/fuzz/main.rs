@@ -85,6 +85,7 @@ fn world() -> &'static World {
                 limiter: None,
                 store,
                 heartbeat: Duration::from_secs(15),
+                hardening: Default::default(),
             });
             (router, key, admin_key)
         });

@@ -29,6 +29,11 @@ struct RemoteMcp {
 
 impl RemoteMcp {
     fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A remote EMIS server that accepts only `tokens` (comma-separated) when given.
+    fn start_with(tokens: Option<&'static str>) -> Self {
         let (url_tx, url_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -38,10 +43,15 @@ impl RemoteMcp {
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
-                let settings = mcp_server::settings::Settings::from_figment(
-                    mcp_server::settings::Settings::defaults(),
-                )
-                .expect("settings");
+                let mut figment = mcp_server::settings::Settings::defaults();
+                if let Some(tokens) = tokens {
+                    figment = figment.merge(figment::providers::Serialized::default(
+                        "mcp_auth_tokens",
+                        tokens,
+                    ));
+                }
+                let settings =
+                    mcp_server::settings::Settings::from_figment(figment).expect("settings");
                 let router =
                     mcp_server::http::router(support::state(), &settings, CancellationToken::new());
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -94,9 +104,31 @@ fn call(name: &str, args: serde_json::Value) -> ToolCall {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_sends_the_token_a_guarded_emis_server_needs() {
+    let remote = RemoteMcp::start_with(Some("first-token,second-token"));
+    let toolbox = Toolbox::remote(&remote.url, Some("second-token"), &[])
+        .await
+        .expect("remote toolbox");
+    assert_eq!(toolbox.tools().len(), 7);
+    let result = toolbox
+        .call(&call("search_schools", json!({ "query": "bakwanim" })))
+        .await;
+    assert!(!result.is_error, "{}", result.content);
+    for token in [None, Some("wrong-token")] {
+        match Toolbox::remote(&remote.url, token, &[]).await {
+            Err(_) => {}
+            Ok(toolbox) => assert!(
+                toolbox.tools().is_empty(),
+                "no tools without the right token ({token:?})"
+            ),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_emis_server_serves_the_same_tools() {
     let remote = RemoteMcp::start();
-    let toolbox = Toolbox::remote(&remote.url, &[])
+    let toolbox = Toolbox::remote(&remote.url, None, &[])
         .await
         .expect("remote toolbox");
     assert_eq!(toolbox.tools().len(), 7);
@@ -158,7 +190,7 @@ async fn extra_servers_add_namespaced_tools_and_a_dead_one_costs_only_its_own() 
 async fn a_server_that_dies_mid_run_gives_a_tool_error_not_a_hang() {
     let mut remote = RemoteMcp::start();
     let toolbox = Arc::new(
-        Toolbox::remote(&remote.url, &[])
+        Toolbox::remote(&remote.url, None, &[])
             .await
             .expect("remote toolbox"),
     );
@@ -344,7 +376,7 @@ async fn readiness_follows_the_emis_mcp_server() {
         args: vec![],
     };
     let toolbox = Arc::new(
-        Toolbox::remote(&remote.url, &[gone])
+        Toolbox::remote(&remote.url, None, &[gone])
             .await
             .expect("remote toolbox"),
     );
@@ -382,6 +414,7 @@ async fn readiness_follows_the_emis_mcp_server() {
         limiter: None,
         store,
         heartbeat: Duration::from_secs(15),
+        hardening: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
