@@ -184,6 +184,24 @@ class AssistantView {
     this.parts.append(el("p", { class: "handoff", text: `${title} is answering` }));
   }
 
+  // Remembers where a model step begins, in case it is discarded.
+  stepStart() {
+    this.stepMark = this.parts.childNodes.length;
+  }
+
+  // The step was interrupted (its replica stopped) and starts again
+  // elsewhere: what it showed so far goes.
+  discardStep() {
+    const mark = this.stepMark ?? this.parts.childNodes.length;
+    const kept = new Set([...this.parts.childNodes].slice(0, mark));
+    for (const node of [...this.parts.childNodes].slice(mark)) node.remove();
+    for (const map of [this.texts, this.reasoning]) {
+      for (const [id, part] of map) if (!kept.has(part.node ?? part.body?.parentNode)) map.delete(id);
+    }
+    for (const [id, card] of this.tools) if (!kept.has(card.root)) this.tools.delete(id);
+    this.pending.clear();
+  }
+
   textStart(id) {
     const node = el("div", { class: "markdown" });
     this.parts.append(node);
@@ -336,6 +354,12 @@ function apply(view, part) {
     case "data-agent":
       view.agent(part.data.title);
       setStatus(`${part.data.title} is answering (${modelLabel()})`);
+      break;
+    case "start-step":
+      view.stepStart();
+      break;
+    case "data-step-discarded":
+      view.discardStep();
       break;
     case "text-start":
       view.textStart(part.id);

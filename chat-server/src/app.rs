@@ -16,9 +16,15 @@ use crate::{
     providers::registry::{ProviderSettings, Registry},
     quota::Quotas,
     ratelimit::{Quota, RateLimiter},
-    runs::{MemoryRunLog, RunManager},
+    runs::{
+        MemoryRunLog, RunLog, RunManager,
+        redis::{Bus, Leases, RedisRunLog},
+    },
     store::{sql::SqlStore, users::UserStore},
 };
+
+/// How long a finished run's events stay readable.
+const RUN_LOG_TTL: Duration = Duration::from_secs(3600);
 
 /// What `serve` needs to know.
 #[derive(Debug, Clone)]
@@ -126,20 +132,34 @@ impl Application {
             &options.mcp,
         )?;
         let default_provider = runner.default_provider_name();
-        let log = Arc::new(MemoryRunLog::new(Duration::from_secs(3600)));
         let redis = match &options.redis_url {
             Some(url) => RateLimiter::connect_redis(url.expose_secret()).await,
             None => None,
+        };
+        // With Redis, runs are shared: their events in Redis streams, leases
+        // so that another replica carries on a run whose replica died.
+        let (log, shared): (Arc<dyn RunLog>, _) = match (&redis, &options.redis_url) {
+            (Some(connection), Some(url)) => {
+                let bus = Bus::start(redis::Client::open(url.expose_secret())?);
+                let log = RedisRunLog::new(connection.clone(), bus.clone(), RUN_LOG_TTL);
+                (
+                    Arc::new(log),
+                    Some((Arc::new(Leases::new(connection.clone())), bus)),
+                )
+            }
+            _ => (Arc::new(MemoryRunLog::new(RUN_LOG_TTL)), None),
         };
         let quotas = Arc::new(Quotas::new(
             redis.clone(),
             options.runs_per_user,
             options.daily_token_budget,
         ));
-        let manager = Arc::new(
-            RunManager::new(store.clone(), runner, log, options.max_concurrent_runs)
-                .with_quotas(quotas.clone()),
-        );
+        let mut manager = RunManager::new(store.clone(), runner, log, options.max_concurrent_runs)
+            .with_quotas(quotas.clone());
+        if let Some((leases, bus)) = shared {
+            manager = manager.with_leases(leases, bus);
+        }
+        let manager = Arc::new(manager);
         manager.renew_leases();
         let limiter = options
             .rate_limits
@@ -186,24 +206,33 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown`; then lets running runs finish (up to `drain`) before returning.
+    /// Serves until `shutdown`. Then the replica reports not ready and
+    /// refuses new runs (so the load balancer moves on) while still serving
+    /// everything else; running runs get up to `drain` to finish, the rest
+    /// are handed to another replica (with Redis) or cancelled; then its
+    /// streams end (their clients resume elsewhere) and the listener closes.
     pub async fn serve(self, shutdown: CancellationToken, drain: Duration) -> std::io::Result<()> {
         let listener = self.listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         });
-        let stop = shutdown.clone();
-        let mcp_shutdown = self.mcp_shutdown.clone();
+        let stop = CancellationToken::new();
+        let (manager, mcp_shutdown, closing) = (
+            self.manager.clone(),
+            self.mcp_shutdown.clone(),
+            stop.clone(),
+        );
         tokio::spawn(async move {
             shutdown.cancelled().await;
+            tracing::info!("shutting down: draining runs");
+            manager.shutdown(drain).await;
             mcp_shutdown.cancel();
+            closing.cancel();
         });
         let router = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
-        self.manager.shutdown(drain).await;
-        served
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
     }
 }

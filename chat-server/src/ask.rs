@@ -44,6 +44,7 @@ pub async fn ask(
         }],
         agent: None,
         cancel: CancellationToken::new(),
+        resume: None,
     };
     let mut answer = Answer::default();
     let mut events = Box::pin(runner.run(input));

@@ -295,7 +295,8 @@ async fn main() -> anyhow::Result<()> {
                 mcp_server::signals::terminated().await;
                 stop.cancel();
             });
-            app.serve(shutdown, std::time::Duration::from_secs(30))
+            let drain = env_number("SHUTDOWN_TIMEOUT", 30u64)?;
+            app.serve(shutdown, std::time::Duration::from_secs(drain))
                 .await?;
         }
         Command::Ask { question, provider } => {

@@ -57,6 +57,9 @@ pub struct Hardening {
     pub allowed_hosts: Vec<String>,
     pub cors_origins: Vec<String>,
     pub request_timeout: std::time::Duration,
+    /// Peers (IPs or CIDR ranges) whose `X-Forwarded-For` names the client:
+    /// the load balancer (`TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Time a non-streaming request may take.
@@ -69,6 +72,7 @@ impl Default for Hardening {
             allowed_hosts: ["localhost", "127.0.0.1", "::1"].map(String::from).to_vec(),
             cors_origins: Vec::new(),
             request_timeout: REQUEST_TIMEOUT,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -80,7 +84,7 @@ impl Hardening {
         router: axum::Router<S>,
     ) -> axum::Router<S> {
         let router = router.layer(axum::middleware::from_fn_with_state(
-            Guard::new(&self.allowed_hosts),
+            Guard::new(&self.allowed_hosts).with_proxies(self.trusted_proxies.clone()),
             guard,
         ));
         // Outermost, so a preflight is answered before anything else looks at it.
@@ -109,7 +113,13 @@ impl Hardening {
 pub struct Guard {
     /// Lower-cased `host` or `host:port` entries; `None`: any host.
     hosts: Option<std::sync::Arc<[String]>>,
+    proxies: std::sync::Arc<[ipnet::IpNet]>,
 }
+
+/// The client's address: the peer's, or, when the peer is a trusted proxy,
+/// the last address in `X-Forwarded-For` that is not one (set by `guard`).
+#[derive(Debug, Clone)]
+pub struct ClientAddress(pub std::net::IpAddr);
 
 impl Guard {
     /// `allowed`: host names, with or without a port; `*` (or nothing) allows any.
@@ -122,7 +132,36 @@ impl Guard {
                     .map(|h| h.trim().to_ascii_lowercase())
                     .collect()
             }),
+            proxies: std::sync::Arc::new([]),
         }
+    }
+
+    /// Trusts `X-Forwarded-For` from these peers.
+    pub fn with_proxies(mut self, proxies: Vec<ipnet::IpNet>) -> Self {
+        self.proxies = proxies.into();
+        self
+    }
+
+    fn trusted(&self, ip: &std::net::IpAddr) -> bool {
+        self.proxies.iter().any(|net| net.contains(ip))
+    }
+
+    /// The client behind `peer`, following `X-Forwarded-For` through trusted proxies.
+    pub fn client(&self, peer: std::net::IpAddr, headers: &HeaderMap) -> std::net::IpAddr {
+        if !self.trusted(&peer) {
+            return peer;
+        }
+        let hops: Vec<std::net::IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|hop| hop.trim().parse().ok())
+            .collect();
+        hops.into_iter()
+            .rev()
+            .find(|hop| !self.trusted(hop))
+            .unwrap_or(peer)
     }
 
     /// Whether a `Host` value is allowed: an entry with a port must match
@@ -143,6 +182,19 @@ impl Guard {
     }
 }
 
+/// Parses `TRUSTED_PROXIES` entries: IPs or CIDR ranges.
+pub fn parse_proxies(entries: &[String]) -> Result<Vec<ipnet::IpNet>, String> {
+    entries
+        .iter()
+        .map(|e| {
+            let e = e.trim();
+            e.parse::<ipnet::IpNet>()
+                .or_else(|_| e.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("TRUSTED_PROXIES: {e:?} is not an IP address or CIDR range"))
+        })
+        .collect()
+}
+
 /// An error in the JSON envelope both servers use.
 pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
     (
@@ -154,7 +206,15 @@ pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
 
 /// Middleware: refuses oversized headers (431) and untrusted hosts (403, as
 /// the MCP transport does).
-pub async fn guard(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+pub async fn guard(State(guard): State<Guard>, mut request: Request, next: Next) -> Response {
+    if let Some(peer) = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+    {
+        let client = guard.client(peer, request.headers());
+        request.extensions_mut().insert(ClientAddress(client));
+    }
     let size: usize = request
         .headers()
         .iter()
@@ -275,6 +335,28 @@ mod tests {
         let guard = Guard::new(&["::1".into()]);
         assert!(guard.allows("[::1]:8000"));
         assert!(Guard::new(&["*".into()]).allows("anything"));
+    }
+
+    #[test]
+    fn forwarded_addresses_are_believed_only_from_trusted_proxies() {
+        let guard = Guard::new(&[]).with_proxies(
+            parse_proxies(&["10.0.0.0/8".into(), "127.0.0.1".into()]).expect("parse"),
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.9, 10.1.2.3"),
+        );
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        assert_eq!(guard.client(ip("127.0.0.1"), &headers), ip("203.0.113.9"));
+        assert_eq!(
+            guard.client(ip("198.51.100.7"), &headers),
+            ip("198.51.100.7"),
+            "a stranger's X-Forwarded-For is ignored"
+        );
+        headers.insert("x-forwarded-for", HeaderValue::from_static("not-an-ip"));
+        assert_eq!(guard.client(ip("10.0.0.5"), &headers), ip("10.0.0.5"));
+        assert!(parse_proxies(&["nonsense".into()]).is_err());
     }
 
     #[tokio::test]

@@ -33,6 +33,7 @@ pub const ENV_VARS: &[&str] = &[
     "MCP_AUTH_TOKENS",
     "MCP_PUBLIC_URL",
     "MCP_AUTHORIZATION_SERVERS",
+    "TRUSTED_PROXIES",
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +80,9 @@ pub struct Settings {
     /// OAuth authorization servers named in the protected-resource metadata.
     #[serde(default, deserialize_with = "list")]
     pub mcp_authorization_servers: Vec<String>,
+    /// Load balancers whose `X-Forwarded-For` is believed (IPs or CIDR ranges).
+    #[serde(default, deserialize_with = "list")]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -157,6 +161,9 @@ impl Settings {
         crate::hardening::Hardening {
             allowed_hosts: self.allowed_hosts.clone(),
             cors_origins: self.cors_origins.clone(),
+            // Checked in `validate`.
+            trusted_proxies: crate::hardening::parse_proxies(&self.trusted_proxies)
+                .unwrap_or_default(),
             ..Default::default()
         }
     }
@@ -219,6 +226,7 @@ impl Settings {
                 self.environment
             )));
         }
+        crate::hardening::parse_proxies(&self.trusted_proxies).map_err(SettingsError)?;
         if self.tool_execution_timeout == 0 {
             return Err(SettingsError(
                 "TOOL_EXECUTION_TIMEOUT: must be at least 1 second".into(),

@@ -49,6 +49,11 @@ pub enum RunEvent {
     StepFinished {
         step: usize,
     },
+    /// The run changed replicas in the middle of step `step`: what that step
+    /// streamed so far is void, and the step starts again.
+    StepDiscarded {
+        step: usize,
+    },
     Usage {
         provider: String,
         model: String,

@@ -8,4 +8,4 @@ pub mod runner;
 
 pub use definition::{AgentDef, AgentSet};
 pub use events::RunEvent;
-pub use runner::{AgentRunner, RunInput, RunLimits};
+pub use runner::{AgentRunner, Resume, RunInput, RunLimits};

@@ -77,6 +77,19 @@ pub struct RunInput {
     /// The agent to start with (the entry agent when `None`).
     pub agent: Option<String>,
     pub cancel: CancellationToken,
+    /// Where a run taken over from another replica carries on.
+    pub resume: Option<Resume>,
+}
+
+/// A run carried on from its checkpoint: the steps before `step` are in the
+/// history already; `answer` is their text; the interrupted step's tool
+/// calls that finished are answered from `done` if the model asks for them
+/// again (same tool, same arguments), so they are not executed twice.
+#[derive(Debug, Clone, Default)]
+pub struct Resume {
+    pub step: usize,
+    pub answer: String,
+    pub done: Vec<(ToolCall, ToolResult)>,
 }
 
 pub struct AgentRunner {
@@ -161,12 +174,13 @@ impl AgentRunner {
     /// Runs one turn as a stream of events; the last one is terminal.
     pub fn run(self: Arc<Self>, input: RunInput) -> impl Stream<Item = RunEvent> + Send + 'static {
         async_stream::stream! {
-            let RunInput { history, agent, cancel } = input;
+            let RunInput { history, agent, cancel, resume } = input;
+            let Resume { step: first_step, answer, mut done } = resume.unwrap_or(Resume { step: 1, ..Resume::default() });
             let mut agent = agent.as_deref().and_then(|a| self.agents.get(a)).unwrap_or(self.agents.entry()).clone();
             yield RunEvent::AgentChanged { agent: agent.name.clone(), title: agent.title.clone() };
             let mut messages = history;
-            let mut answer = String::new();
-            for step in 1..=self.limits.max_steps {
+            let mut answer = answer;
+            for step in first_step.max(1)..=self.limits.max_steps {
                 yield RunEvent::StepStarted { step };
                 let provider = self.provider_for(&agent);
                 let request = self.request(&agent, &messages);
@@ -230,6 +244,10 @@ impl AgentRunner {
                     if let Some(target) = call.name.strip_prefix(HANDOFF_PREFIX).and_then(|t| self.agents.get(t)) {
                         next_agent = Some(target.clone());
                         results[i] = Some(ToolResult { call_id: call.id.clone(), name: call.name.clone(), content: format!("Transferred to the {}.", target.title), is_error: false });
+                    } else if let Some(k) = done.iter().position(|(c, _)| c.name == call.name && c.arguments == call.arguments) {
+                        // Finished before the run changed hands: not run again.
+                        let (_, result) = done.swap_remove(k);
+                        results[i] = Some(ToolResult { call_id: call.id.clone(), ..result });
                     }
                 }
                 let mut running: FuturesUnordered<_> = calls
@@ -258,7 +276,7 @@ impl AgentRunner {
                     .collect();
                 for (i, result) in results.iter().enumerate() {
                     if let Some(r) = result {
-                        yield RunEvent::ToolOutput { call_id: r.call_id.clone(), tool: calls[i].name.clone(), output: r.content.clone(), is_error: false, duration_ms: 0 };
+                        yield RunEvent::ToolOutput { call_id: r.call_id.clone(), tool: calls[i].name.clone(), output: r.content.clone(), is_error: r.is_error, duration_ms: 0 };
                     }
                 }
                 while !running.is_empty() {

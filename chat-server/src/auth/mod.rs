@@ -548,10 +548,13 @@ pub async fn authenticate(State(auth): State<Auth>, mut request: Request, next: 
 /// The peer address (the socket's; a trusted proxy's header comes with the
 /// replica set-up).
 pub fn client_address(request: &Request) -> Option<String> {
-    request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
+    let extensions = request.extensions();
+    match extensions.get::<mcp_server::hardening::ClientAddress>() {
+        Some(client) => Some(client.0.to_string()),
+        None => extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string()),
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

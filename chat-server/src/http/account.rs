@@ -67,6 +67,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 /// `POST /login` (form): a cookie and a redirect to the chat, or the page again with why not.
 pub async fn sign_in(
     State(state): State<AppState>,
+    client: Option<Extension<mcp_server::hardening::ClientAddress>>,
     connect: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     form: Result<Form<Credentials>, FormRejection>,
@@ -85,9 +86,11 @@ pub async fn sign_in(
             "Enter a username and a password.",
         );
     };
-    let address = connect
-        .map(|Extension(ConnectInfo(addr))| addr.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let address = match (client, connect) {
+        (Some(Extension(client)), _) => client.0.to_string(),
+        (None, Some(Extension(ConnectInfo(addr)))) => addr.ip().to_string(),
+        (None, None) => "unknown".into(),
+    };
     match state
         .auth
         .sign_in(&credentials.username, &credentials.password, &address)

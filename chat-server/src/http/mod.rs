@@ -230,7 +230,7 @@ async fn start(
         )
         .await
         .map_err(|e| match e {
-            StartError::Busy(_) => AppError::Busy(e.to_string()),
+            StartError::Busy(_) | StartError::ShuttingDown => AppError::Busy(e.to_string()),
             StartError::Quota(refusal) => AppError::TooManyRequests {
                 message: refusal.to_string(),
                 retry_after: match refusal {
@@ -253,6 +253,8 @@ fn sse(state: &AppState, run_id: String, session_id: String, after: (u64, usize)
     let batches = follow_batches(state.manager.log(), run_id.clone(), 0);
     let chunks = protocol_chunks(batches, run_id, session_id, after);
     let heartbeat = state.heartbeat;
+    // A replica that shuts down ends its streams; clients resume elsewhere.
+    let chunks = chunks.take_until(state.manager.closed().cancelled_owned());
     let body = async_stream::stream! {
         let mut chunks = std::pin::pin!(chunks);
         loop {
@@ -348,7 +350,7 @@ async fn cancel(
 ) -> Result<Response, AppError> {
     principal.require(Scope::Chat)?;
     visible_run(&state, &principal, &run_id).await?;
-    if state.manager.cancel(&run_id) {
+    if state.manager.cancel(&run_id).await {
         return Ok((
             StatusCode::ACCEPTED,
             Json(json!({ "run_id": run_id, "status": "cancelling" })),
@@ -525,22 +527,29 @@ async fn ready(State(state): State<AppState>) -> Response {
     let database = state.store.ping().await.is_ok();
     let servers = state.manager.tool_health().await;
     let tools_up = servers.first().is_some_and(|(_, up)| *up);
-    let ready = database && tools_up;
+    let draining = state.manager.draining();
+    let ready = database && tools_up && !draining;
     let mcp: serde_json::Map<String, Value> = servers
         .into_iter()
         .map(|(name, up)| (name, json!(if up { "up" } else { "down" })))
         .collect();
     let mut body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
+        "status": if draining { "draining" } else if ready { "ready" } else { "not_ready" },
         "database": if database { "up" } else { "down" },
         "mcp_servers": mcp,
         "active_runs": state.manager.active(),
     });
-    // Redis only shares the rate limits, which fall back to this replica's own
-    // when it is down: reported, not a reason to leave the rotation.
-    if let Some(limiter) = &state.limiter
-        && let Some(up) = limiter.redis_up().await
-    {
+    // Every replica depends on Redis alike (limits fall back to each
+    // replica's own; runs wait for it to come back): reported, not a reason
+    // to take one replica out of the rotation.
+    let redis = match state.manager.redis_up().await {
+        Some(up) => Some(up),
+        None => match &state.limiter {
+            Some(limiter) => limiter.redis_up().await,
+            None => None,
+        },
+    };
+    if let Some(up) = redis {
         body["redis"] = json!(if up { "up" } else { "down" });
     }
     let status = if ready {

@@ -114,6 +114,11 @@ impl Mapper {
                 self.step_open = false;
                 out.push(json!({ "type": "finish-step" }));
             }
+            RunEvent::StepDiscarded { step } => {
+                self.close_text(&mut out);
+                self.step_open = false;
+                out.push(json!({ "type": "data-step-discarded", "data": { "step": step } }));
+            }
             RunEvent::Usage {
                 provider,
                 model,

@@ -4,18 +4,26 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use futures::{FutureExt, StreamExt};
-use tokio::sync::Notify;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, broadcast};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use super::RunLog;
+use super::{
+    RunLog,
+    log::Numbered,
+    redis::{Bus, LEASE_TICK, Leases},
+};
 use crate::{
-    agent::{AgentRunner, RunEvent, RunInput},
-    providers::Message,
+    agent::{AgentRunner, Resume, RunEvent, RunInput},
+    providers::{Message, ToolCall, ToolResult},
     quota::Quotas,
     store::{
         ChatStore, MessageRecord, MessageStatus, NewTurn, Role, RunOutcome, RunStatus, Session,
@@ -52,6 +60,9 @@ pub enum StartError {
     Quota(#[from] crate::quota::Refusal),
     #[error("no session has id {0:?}")]
     SessionNotFound(String),
+    /// This replica is shutting down; another one takes new runs.
+    #[error("this server is shutting down; try again")]
+    ShuttingDown,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -60,12 +71,63 @@ pub struct RunManager {
     store: Arc<dyn ChatStore>,
     runner: Arc<AgentRunner>,
     log: Arc<dyn RunLog>,
-    /// Running runs: their cancel token and owner.
-    active: Mutex<HashMap<String, (CancellationToken, Option<String>)>>,
+    /// Runs going on this replica.
+    active: Mutex<HashMap<String, Active>>,
     max_concurrent: usize,
     /// Runs per user and tokens per day (shared between replicas through Redis).
     quotas: Arc<Quotas>,
+    /// Leases and cancel requests shared between replicas (`None`: this replica alone).
+    shared: Option<Shared>,
+    /// Shutting down: no new runs, not ready.
+    draining: AtomicBool,
+    /// Cancelled once this replica's runs are finished or handed over:
+    /// streams served here end, and their clients reconnect elsewhere.
+    closed: CancellationToken,
     tasks: TaskTracker,
+}
+
+/// A run going on this replica.
+struct Active {
+    /// An explicit cancel: the run ends as cancelled.
+    cancel: CancellationToken,
+    /// The run leaves this replica (shutdown, or its lease went to another):
+    /// production stops without ending the run.
+    abandon: CancellationToken,
+    owner: Option<String>,
+}
+
+struct Shared {
+    leases: Arc<Leases>,
+    bus: Arc<Bus>,
+}
+
+/// What a replica taking a run over needs to know, kept with its lease.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Ticket {
+    session: Session,
+    new_session: bool,
+    owner: Option<String>,
+    message: String,
+    /// The conversation before the run, ending with the user's message.
+    history: Vec<Message>,
+    /// The agent the run started with.
+    agent: String,
+    provider: String,
+    model: String,
+}
+
+impl Ticket {
+    fn turn<'a>(&'a self, run_id: &'a str) -> NewTurn<'a> {
+        NewTurn {
+            session: &self.session,
+            new_session: self.new_session,
+            message: &self.message,
+            run_id,
+            agent: &self.agent,
+            provider: &self.provider,
+            model: &self.model,
+        }
+    }
 }
 
 impl RunManager {
@@ -82,8 +144,33 @@ impl RunManager {
             active: Mutex::default(),
             max_concurrent,
             quotas: Arc::default(),
+            shared: None,
+            draining: AtomicBool::new(false),
+            closed: CancellationToken::new(),
             tasks: TaskTracker::new(),
         }
+    }
+
+    /// Shares runs with the other replicas: leases in Redis, cancel requests
+    /// and wake-ups on `bus` (the log should be a `RedisRunLog`).
+    pub fn with_leases(mut self, leases: Arc<Leases>, bus: Arc<Bus>) -> Self {
+        self.shared = Some(Shared { leases, bus });
+        self
+    }
+
+    /// Whether the replica is shutting down (not ready, no new runs).
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Whether Redis answers, when runs are shared through it.
+    pub async fn redis_up(&self) -> Option<bool> {
+        Some(self.shared.as_ref()?.leases.ping().await)
+    }
+
+    /// Cancelled when the replica has finished or handed over its runs.
+    pub fn closed(&self) -> CancellationToken {
+        self.closed.clone()
     }
 
     /// Sets the per-user limits: runs at once and tokens per day.
@@ -92,30 +179,83 @@ impl RunManager {
         self
     }
 
-    /// Keeps the run slots of this replica's runs alive (a replica that dies
-    /// frees them when their lease ends); stops when the manager is dropped.
+    /// Starts the background work: every `LEASE_TICK`, renew the leases and
+    /// run slots of this replica's runs and take over runs whose replica
+    /// died; carry out cancel requests made on other replicas. Stops when
+    /// the manager is dropped.
     pub fn renew_leases(self: &Arc<Self>) {
         let manager = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(crate::quota::RUN_LEASE_RENEWAL);
-            tick.tick().await;
+            let mut tick = tokio::time::interval(LEASE_TICK);
             loop {
                 tick.tick().await;
                 let Some(manager) = manager.upgrade() else {
                     return;
                 };
-                let runs: Vec<(String, String)> = manager.active.lock().map_or_else(
-                    |_| Vec::new(),
-                    |active| {
-                        active
-                            .iter()
-                            .filter_map(|(run, (_, owner))| Some((owner.clone()?, run.clone())))
-                            .collect()
-                    },
-                );
-                manager.quotas.renew(&runs).await;
+                manager.tick().await;
             }
         });
+        if let Some(shared) = &self.shared {
+            let mut cancels = shared.bus.cancels();
+            let manager = Arc::downgrade(self);
+            tokio::spawn(async move {
+                loop {
+                    let run_id = match cancels.recv().await {
+                        Ok(run_id) => run_id,
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    };
+                    let Some(manager) = manager.upgrade() else {
+                        return;
+                    };
+                    manager.cancel_here(&run_id);
+                }
+            });
+        }
+    }
+
+    async fn tick(self: &Arc<Self>) {
+        let (runs, slots): (Vec<String>, Vec<(String, String)>) = self.active.lock().map_or_else(
+            |_| Default::default(),
+            |active| {
+                (
+                    active.keys().cloned().collect(),
+                    active
+                        .iter()
+                        .filter_map(|(run, a)| Some((a.owner.clone()?, run.clone())))
+                        .collect(),
+                )
+            },
+        );
+        self.quotas.renew(&slots).await;
+        let Some(shared) = &self.shared else { return };
+        for run_id in shared.leases.renew(&runs).await {
+            tracing::warn!(run_id = %run_id, "lost the run's lease to another replica; stopping here");
+            self.abandon(&run_id);
+        }
+        if self.draining() || self.active() >= self.max_concurrent {
+            return;
+        }
+        for (run_id, ticket) in shared.leases.claim_orphans().await {
+            match serde_json::from_str::<Ticket>(&ticket) {
+                Ok(ticket) => self.take_over(run_id, ticket).await,
+                Err(e) => {
+                    tracing::error!(run_id = %run_id, error = %e, "unreadable run ticket");
+                    shared.leases.end(&run_id).await;
+                }
+            }
+        }
+    }
+
+    fn abandon(&self, run_id: &str) {
+        if let Some(active) = self
+            .active
+            .lock()
+            .ok()
+            .and_then(|a| a.get(run_id).map(|a| a.abandon.clone()))
+        {
+            active.cancel();
+        }
     }
 
     pub fn runner(&self) -> &Arc<AgentRunner> {
@@ -154,6 +294,9 @@ impl RunManager {
         message: &str,
         agent: Option<&str>,
     ) -> Result<RunHandle, StartError> {
+        if self.draining() {
+            return Err(StartError::ShuttingDown);
+        }
         let running = self.active();
         if running >= self.max_concurrent {
             return Err(StartError::Busy(running));
@@ -210,35 +353,39 @@ impl RunManager {
             let mine = self.active.lock().map_or(0, |active| {
                 active
                     .values()
-                    .filter(|(_, o)| o.as_deref() == Some(owner))
+                    .filter(|a| a.owner.as_deref() == Some(owner))
                     .count()
             });
             self.quotas.begin_run(owner, &run_id, mine).await?;
         }
+        let model = self
+            .runner
+            .agents()
+            .get(&entry)
+            .and_then(|a| a.model.clone())
+            .unwrap_or_else(|| provider.model().to_owned());
+        let ticket = Ticket {
+            session: session.clone(),
+            new_session: is_new,
+            owner: owner.map(str::to_owned),
+            message: message.to_owned(),
+            history: history.clone(),
+            agent: entry.clone(),
+            provider: provider.name().to_owned(),
+            model,
+        };
         self.log.create(&run_id, &session.id).await;
-        let cancel = CancellationToken::new();
-        if let Ok(mut active) = self.active.lock() {
-            active.insert(run_id.clone(), (cancel.clone(), owner.map(str::to_owned)));
-            metrics::gauge!("mas_active_sessions").set(active.len() as f64);
+        if let Some(shared) = &self.shared {
+            let ticket = serde_json::to_string(&ticket).unwrap_or_default();
+            if !shared.leases.hold(&run_id, &ticket).await {
+                tracing::warn!(run_id = %run_id, "no lease for the run: another replica cannot take it over");
+            }
         }
         tracing::info!(run_id = %run_id, session_id = %session.id, agent = %entry, "run started");
         let answered = Arc::new(Notify::new());
         let setup = {
-            let (store, run_id, message, agent) = (
-                self.store.clone(),
-                run_id.clone(),
-                message.to_owned(),
-                entry.clone(),
-            );
-            let session = session.clone();
-            let model = self
-                .runner
-                .agents()
-                .get(&entry)
-                .and_then(|a| a.model.clone())
-                .unwrap_or_else(|| provider.model().to_owned());
-            let provider = provider.name().to_owned();
-            let answered = answered.clone();
+            let (store, run_id, answered) = (self.store.clone(), run_id.clone(), answered.clone());
+            let ticket = ticket.clone();
             tokio::spawn(async move {
                 // The model's first word goes out before the first write
                 // competes with it for the CPU; a model slower than
@@ -247,41 +394,159 @@ impl RunManager {
                     () = answered.notified() => {}
                     () = tokio::time::sleep(FIRST_WRITE_DELAY) => {}
                 }
-                store
-                    .start_turn(&NewTurn {
-                        session: &session,
-                        new_session: is_new,
-                        message: &message,
-                        run_id: &run_id,
-                        agent: &agent,
-                        provider: &provider,
-                        model: &model,
-                    })
-                    .await
+                store.start_turn(&ticket.turn(&run_id)).await
             })
         };
         let handle = RunHandle {
             run_id: run_id.clone(),
             session_id: session.id.clone(),
         };
-        let manager = self.clone();
         let input = RunInput {
             history,
             agent: agent_name,
-            cancel,
+            cancel: CancellationToken::new(),
+            resume: None,
         };
-        self.tasks
-            .spawn(async move { manager.produce(run_id, setup, answered, input).await });
+        self.launch(run_id, ticket.owner, setup, answered, input, String::new());
         Ok(handle)
     }
 
-    /// Stops a run; `false` when it is not running here.
-    pub fn cancel(&self, run_id: &str) -> bool {
+    /// Registers a run as going here and spawns its producer.
+    fn launch(
+        self: &Arc<Self>,
+        run_id: String,
+        owner: Option<String>,
+        setup: tokio::task::JoinHandle<Result<MessageRecord, StoreError>>,
+        answered: Arc<Notify>,
+        input: RunInput,
+        text: String,
+    ) {
+        let abandon = CancellationToken::new();
+        if let Ok(mut active) = self.active.lock() {
+            active.insert(
+                run_id.clone(),
+                Active {
+                    cancel: input.cancel.clone(),
+                    abandon: abandon.clone(),
+                    owner,
+                },
+            );
+            metrics::gauge!("mas_active_sessions").set(active.len() as f64);
+        }
+        let manager = self.clone();
+        self.tasks.spawn(async move {
+            manager
+                .produce(run_id, setup, answered, input, text, abandon)
+                .await
+        });
+    }
+
+    /// Carries on a run whose replica died (or handed it over) from its
+    /// checkpoint: the steps it finished stay; the step it was in is
+    /// discarded and requested again, reusing the tool results it had.
+    async fn take_over(self: &Arc<Self>, run_id: String, ticket: Ticket) {
+        let Some(shared) = &self.shared else { return };
+        let events = match self.log.read(&run_id, 0).await {
+            Some((events, false)) => events,
+            _ => {
+                shared.leases.end(&run_id).await;
+                return;
+            }
+        };
+        let checkpoint = Checkpoint::from_log(&events);
+        tracing::info!(run_id = %run_id, step = checkpoint.step, "taking the run over");
+        metrics::counter!("mas_runs_taken_over_total").increment(1);
+        let saved = match self.store.messages(&ticket.session.id).await {
+            Ok(messages) => messages
+                .into_iter()
+                .find(|m| m.role == Role::Assistant && m.run_id.as_deref() == Some(&run_id)),
+            Err(e) => {
+                // The database is down: leave the run for a later tick.
+                tracing::warn!(run_id = %run_id, error = %e, "cannot take the run over yet");
+                shared.leases.release(&run_id).await;
+                return;
+            }
+        };
+        if let Some(record) = &saved {
+            // Tool calls the other replica left running will never finish.
+            if let Ok(calls) = self.store.tool_calls(&ticket.session.id).await {
+                for call in calls
+                    .iter()
+                    .filter(|c| c.message_id == record.id && c.status == ToolStatus::Running)
+                {
+                    let _ = self
+                        .store
+                        .finish_tool_call(
+                            &call.id,
+                            ToolStatus::Cancelled,
+                            "interrupted: the run moved to another replica",
+                            0,
+                        )
+                        .await;
+                }
+            }
+        }
+        let setup = {
+            let (store, id, ticket) = (self.store.clone(), run_id.clone(), ticket.clone());
+            tokio::spawn(async move {
+                match saved {
+                    Some(record) => Ok(record),
+                    None => store.start_turn(&ticket.turn(&id)).await,
+                }
+            })
+        };
+        if checkpoint.discard {
+            self.log
+                .append(
+                    &run_id,
+                    RunEvent::StepDiscarded {
+                        step: checkpoint.step,
+                    },
+                )
+                .await;
+        }
+        let mut history = ticket.history.clone();
+        history.extend(checkpoint.messages);
+        let input = RunInput {
+            history,
+            agent: Some(checkpoint.agent.unwrap_or_else(|| ticket.agent.clone())),
+            cancel: CancellationToken::new(),
+            resume: Some(Resume {
+                step: checkpoint.step,
+                answer: checkpoint.answer.clone(),
+                done: checkpoint.done,
+            }),
+        };
+        let answered = Arc::new(Notify::new());
+        self.launch(
+            run_id,
+            ticket.owner,
+            setup,
+            answered,
+            input,
+            checkpoint.answer,
+        );
+    }
+
+    /// Stops a run; `false` when it is not going. A run produced by another
+    /// replica is cancelled there (through Redis).
+    pub async fn cancel(&self, run_id: &str) -> bool {
+        if self.cancel_here(run_id) {
+            return true;
+        }
+        match &self.shared {
+            Some(shared) => shared.leases.request_cancel(run_id).await,
+            None => false,
+        }
+    }
+
+    /// Stops a run produced here; `false` when it is not.
+    fn cancel_here(&self, run_id: &str) -> bool {
         match self
             .active
             .lock()
             .ok()
-            .and_then(|a| a.get(run_id).map(|(token, _)| token.clone()))
+            .and_then(|a| a.get(run_id).map(|a| a.cancel.clone()))
         {
             Some(token) => {
                 token.cancel();
@@ -291,18 +556,39 @@ impl RunManager {
         }
     }
 
-    /// Waits (up to `deadline`) for running runs to finish, then cancels the rest.
+    /// Stops taking runs and lets running ones finish for up to `deadline`;
+    /// then hands the rest to other replicas (with Redis) or cancels them.
     pub async fn shutdown(&self, deadline: Duration) {
+        self.draining.store(true, Ordering::Relaxed);
         self.tasks.close();
         if tokio::time::timeout(deadline, self.tasks.wait())
             .await
-            .is_err()
+            .is_ok()
         {
-            if let Ok(active) = self.active.lock() {
-                active.values().for_each(|(token, _)| token.cancel());
-            }
-            self.tasks.wait().await;
+            self.closed.cancel();
+            return;
         }
+        let left: Vec<String> = self
+            .active
+            .lock()
+            .map(|a| a.keys().cloned().collect())
+            .unwrap_or_default();
+        if let Ok(active) = self.active.lock() {
+            for run in active.values() {
+                match &self.shared {
+                    Some(_) => run.abandon.cancel(),
+                    None => run.cancel.cancel(),
+                }
+            }
+        }
+        self.tasks.wait().await;
+        if let Some(shared) = &self.shared {
+            for run_id in &left {
+                tracing::info!(run_id = %run_id, "handing the run to another replica");
+                shared.leases.release(run_id).await;
+            }
+        }
+        self.closed.cancel();
     }
 
     async fn produce(
@@ -311,10 +597,18 @@ impl RunManager {
         setup: tokio::task::JoinHandle<Result<MessageRecord, StoreError>>,
         answered: Arc<Notify>,
         input: RunInput,
+        text: String,
+        abandon: CancellationToken,
     ) {
         let started = Instant::now();
-        let mut events = Box::pin(self.runner.clone().run(input));
-        let mut text = String::new();
+        let mut events = Box::pin(
+            self.runner
+                .clone()
+                .run(input)
+                .take_until(abandon.clone().cancelled_owned()),
+        );
+        // A run carried on from a checkpoint starts with its earlier steps' text.
+        let mut text = text;
         let mut reasoning = String::new();
         let mut saved = Instant::now();
         let mut first_token: Option<i64> = None;
@@ -521,13 +815,16 @@ impl RunManager {
                 break;
             }
         }
-        self.log_all(&run_id, &mut unlogged).await;
+        let abandoned = abandon.is_cancelled() && ending.is_none();
+        if !abandoned {
+            self.log_all(&run_id, &mut unlogged).await;
+        }
         // The run stops counting as running before its last event is logged,
         // so a reader that saw the end cannot still cancel it.
         let owner = self.active.lock().ok().and_then(|mut active| {
-            let (_, owner) = active.remove(&run_id)?;
+            let run = active.remove(&run_id)?;
             metrics::gauge!("mas_active_sessions").set(active.len() as f64);
-            owner
+            run.owner
         });
         if let Some(owner) = owner {
             let spent = input_tokens.unwrap_or(0) + output_tokens.unwrap_or(0);
@@ -535,10 +832,19 @@ impl RunManager {
                 .end_run(&owner, &run_id, u64::try_from(spent).unwrap_or(0))
                 .await;
         }
+        if abandoned {
+            // Another replica carries it on from the log; what was not logged
+            // yet belongs to the step it requests again.
+            tracing::info!(run_id = %run_id, "run left this replica");
+            return;
+        }
         let ending = ending.unwrap_or_else(|| RunEvent::Failed {
             message: "the run ended unexpectedly".into(),
         });
         self.log.append(&run_id, ending).await;
+        if let Some(shared) = &self.shared {
+            shared.leases.end(&run_id).await;
+        }
         tracing::info!(run_id = %run_id, elapsed_ms = started.elapsed().as_millis() as u64, "run ended");
     }
 
@@ -570,5 +876,102 @@ impl RunManager {
                 .await?;
         }
         self.store.finish_run(run_id, &outcome).await
+    }
+}
+
+/// Where a run taken over carries on, read from its log: the messages of
+/// the steps it finished, the agent speaking, the step to request again,
+/// and the finished tool calls of that step.
+#[derive(Debug, Default)]
+struct Checkpoint {
+    messages: Vec<Message>,
+    agent: Option<String>,
+    step: usize,
+    answer: String,
+    /// The interrupted step streamed something that must be discarded.
+    discard: bool,
+    done: Vec<(ToolCall, ToolResult)>,
+}
+
+impl Checkpoint {
+    fn from_log(events: &[Numbered]) -> Self {
+        let mut checkpoint = Checkpoint {
+            step: 1,
+            ..Checkpoint::default()
+        };
+        // The step in progress: (number, text, calls, results).
+        let mut open: Option<(usize, String, Vec<ToolCall>, Vec<ToolResult>)> = None;
+        for (_, event) in events {
+            match event {
+                RunEvent::AgentChanged { agent, .. } => checkpoint.agent = Some(agent.clone()),
+                RunEvent::StepStarted { step } => {
+                    open = Some((*step, String::new(), Vec::new(), Vec::new()));
+                    checkpoint.step = *step;
+                }
+                RunEvent::TextDelta { text } => {
+                    if let Some(step) = open.as_mut() {
+                        step.1.push_str(text);
+                    }
+                }
+                RunEvent::ToolInputAvailable {
+                    call_id,
+                    tool,
+                    input,
+                } => {
+                    if let Some(step) = open.as_mut() {
+                        step.2.push(ToolCall {
+                            id: call_id.clone(),
+                            name: tool.clone(),
+                            arguments: input.clone(),
+                            signature: None,
+                        });
+                    }
+                }
+                RunEvent::ToolOutput {
+                    call_id,
+                    tool,
+                    output,
+                    is_error,
+                    ..
+                } => {
+                    if let Some(step) = open.as_mut() {
+                        step.3.push(ToolResult {
+                            call_id: call_id.clone(),
+                            name: tool.clone(),
+                            content: output.clone(),
+                            is_error: *is_error,
+                        });
+                    }
+                }
+                RunEvent::StepFinished { .. } => {
+                    if let Some((step, text, calls, results)) = open.take() {
+                        checkpoint.answer.push_str(&text);
+                        checkpoint.messages.push(Message::Assistant {
+                            text,
+                            tool_calls: calls,
+                        });
+                        checkpoint.messages.push(Message::Tool { results });
+                        checkpoint.step = step + 1;
+                    }
+                }
+                // A step discarded earlier starts again with the next StepStarted.
+                RunEvent::StepDiscarded { .. } => open = None,
+                _ => {}
+            }
+        }
+        if let Some((_, _, calls, results)) = open {
+            checkpoint.discard = true;
+            checkpoint.done = calls
+                .into_iter()
+                .filter_map(|call| {
+                    let result = results
+                        .iter()
+                        .find(|r| r.call_id == call.id && r.content != "cancelled")?
+                        .clone();
+                    Some((call, result))
+                })
+                .collect();
+        }
+        checkpoint
     }
 }

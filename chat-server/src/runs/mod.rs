@@ -4,6 +4,7 @@
 
 pub mod log;
 pub mod manager;
+pub mod redis;
 
 pub use log::{MemoryRunLog, RunLog};
 pub use manager::{RunHandle, RunManager, StartError};

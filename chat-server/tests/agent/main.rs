@@ -51,6 +51,7 @@ async fn run(runner: Arc<AgentRunner>, question: &str, cancel: CancellationToken
         }],
         agent: None,
         cancel,
+        resume: None,
     };
     runner.run(input).collect().await
 }

@@ -872,6 +872,7 @@ async fn hosts_origins_sizes_and_time_limits_are_enforced() {
             allowed_hosts: vec!["127.0.0.1".into(), "mas.example.org".into()],
             cors_origins: vec!["https://app.example.org".into()],
             request_timeout: Duration::from_millis(300),
+            ..Hardening::default()
         },
     )
     .await;

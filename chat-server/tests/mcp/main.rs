@@ -222,6 +222,7 @@ async fn a_server_that_dies_mid_run_gives_a_tool_error_not_a_hang() {
         }],
         agent: None,
         cancel: CancellationToken::new(),
+        resume: None,
     };
     let events: Vec<RunEvent> =
         tokio::time::timeout(Duration::from_secs(20), runner.run(input).collect())

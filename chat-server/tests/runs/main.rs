@@ -175,7 +175,7 @@ async fn cancelling_a_run_saves_the_partial_answer() {
         .expect("start");
     let reader = tokio::spawn(follow(manager.log(), handle.run_id.clone(), 0).collect::<Vec<_>>());
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(manager.cancel(&handle.run_id));
+    assert!(manager.cancel(&handle.run_id).await);
     let events = tokio::time::timeout(Duration::from_secs(2), reader)
         .await
         .expect("the stream ends")
@@ -197,7 +197,7 @@ async fn cancelling_a_run_saves_the_partial_answer() {
         RunStatus::Cancelled
     );
     assert!(
-        !manager.cancel(&handle.run_id),
+        !manager.cancel(&handle.run_id).await,
         "a finished run cannot be cancelled"
     );
 }
@@ -210,7 +210,7 @@ async fn the_concurrency_cap_refuses_more_runs_and_unknown_sessions_are_reported
         manager.start(None, None, "two", None).await,
         Err(StartError::Busy(1))
     ));
-    assert!(manager.cancel(&first.run_id));
+    assert!(manager.cancel(&first.run_id).await);
     // Once a reader has seen the run end, its slot is free.
     let _: Vec<_> = follow(manager.log(), first.run_id.clone(), 0)
         .collect()
@@ -256,7 +256,7 @@ async fn one_user_may_have_only_so_many_runs_going_at_once() {
         .start(None, Some("u2"), "someone else", None)
         .await
         .expect("another user is not affected");
-    assert!(manager.cancel(&first.run_id));
+    assert!(manager.cancel(&first.run_id).await);
     let _: Vec<_> = follow(manager.log(), first.run_id.clone(), 0)
         .collect()
         .await;
@@ -340,7 +340,7 @@ async fn the_run_cap_holds_across_replicas_sharing_redis() {
     b.start(None, Some("u2"), "someone else", None)
         .await
         .expect("another user is not affected");
-    assert!(a.cancel(&first.run_id));
+    assert!(a.cancel(&first.run_id).await);
     finish(&a, &first.run_id).await;
     b.start(None, Some("u1"), "two", None)
         .await
