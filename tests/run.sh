@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need, starts throwaway PostgreSQL
 # (Redis is started by the tests themselves), then runs formatting and lint
-# checks, the Rust test suites (one build, test profile), the official MCP
-# conformance suite, the official Python SDK client and the web UI in headless
-# Chromium against the binaries that build produced. Cleans up after itself.
+# checks, the Rust test suites (one build, test profile), the deployment
+# topology behind nginx, the official MCP conformance suite, the official
+# Python SDK client and the web UI in headless Chromium against the binaries
+# that build produced. Cleans up after itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -16,6 +17,7 @@ step "system packages"
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v nginx >/dev/null || need+=(nginx)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
@@ -24,6 +26,7 @@ fi
 # Debian starts the packaged services on install; the tests use their own.
 service postgresql stop >/dev/null 2>&1 || true
 service redis-server stop >/dev/null 2>&1 || true
+service nginx stop >/dev/null 2>&1 || true
 
 step "tools: Node 24 (from PyPI) and the official MCP Python SDK"
 if [ ! -x .tools/venv/bin/python ]; then python3 -m venv .tools/venv; fi
@@ -48,6 +51,11 @@ step "Rust tests (unit, integration, both backends)"
 cargo test --workspace --quiet 2>&1 | tee "$MAS_TEST_DIR/cargo-test.log" | grep -Ev '^(running 0 tests|test result: ok. 0 passed.*)$|^$' || true
 grep -q "FAILED\|error\[" "$MAS_TEST_DIR/cargo-test.log" && { echo "Rust tests failed"; exit 1; }
 grep -q "test result: ok" "$MAS_TEST_DIR/cargo-test.log" || { echo "no Rust test ran"; exit 1; }
+
+step "topology: nginx, two chat-server replicas, mcp-server, PostgreSQL, Redis (kill -9, SIGTERM, restarts)"
+# Its own PostgreSQL and Redis (it restarts them), so after the other suites.
+cargo test -p chat-server --quiet --test topology -- --ignored 2>&1 | tee "$MAS_TEST_DIR/topology.log" | grep -Ev '^$' || true
+grep -q "test result: ok. 1 passed" "$MAS_TEST_DIR/topology.log" || { echo "topology test failed"; exit 1; }
 
 MCP_BIN="$ROOT/target/debug/mcp-server"
 step "official MCP conformance suite (pinned) against $MCP_BIN --conformance"

@@ -1,0 +1,721 @@
+//! The deployment topology on loopback, with real processes: nginx (the
+//! repository's `nginx/` locations) in front of two chat-server replicas,
+//! one mcp-server (bearer token), PostgreSQL and Redis (append-only file, so
+//! a restart keeps its data), and a fake OpenAI model streaming slowly.
+//!
+//! It restarts PostgreSQL and Redis, so `tests/run.sh` runs it in a step of
+//! its own: `cargo test -p chat-server --test topology -- --ignored`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use support::fake_openai::{FakeOpenAi, Turn};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what} did not listen on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn run(command: &mut Command) -> String {
+    let output = command.output().expect("command runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{command:?} failed: {text}");
+    text
+}
+
+/// A throwaway PostgreSQL cluster run by the `postgres` user.
+struct Postgres {
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+}
+
+impl Postgres {
+    fn start(dir: &Path) -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL must be installed (the test command installs it)")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|p| p.join("initdb").exists())
+            .max()
+            .expect("initdb");
+        let data = dir.join("pg");
+        std::fs::create_dir_all(&data).expect("pg dir");
+        run(Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&data));
+        run(Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join("initdb"))
+            .args(["-U", "postgres", "-A", "trust", "--no-sync", "-D"])
+            .arg(&data));
+        let postgres = Postgres {
+            bin,
+            data,
+            port: free_port(),
+        };
+        postgres.ctl("start");
+        postgres
+    }
+
+    fn ctl(&self, action: &str) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.data.display()
+        );
+        run(Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-w", "-t", "60", "-m", "fast", "-D"])
+            .arg(&self.data)
+            .arg("-l")
+            .arg(self.data.join("server.log"))
+            .args(["-o", &options, action]));
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .args(["-m", "immediate", "-D"])
+            .arg(&self.data)
+            .arg("stop")
+            .output();
+    }
+}
+
+/// A process of ours, killed when dropped.
+struct Process {
+    name: String,
+    child: Option<Child>,
+    command: Box<dyn Fn() -> Command + Send>,
+    log: PathBuf,
+}
+
+impl Process {
+    fn start(name: &str, log: PathBuf, command: impl Fn() -> Command + Send + 'static) -> Self {
+        let mut process = Process {
+            name: name.to_owned(),
+            child: None,
+            command: Box::new(command),
+            log,
+        };
+        process.spawn();
+        process
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
+        let child = (self.command)()
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.name));
+        self.child = Some(child);
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        run(Command::new("kill").args([&format!("-{signal}"), &pid]));
+    }
+
+    /// Waits for the process to exit; its success.
+    fn wait(&mut self, timeout: Duration) -> bool {
+        let started = Instant::now();
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                self.child = None;
+                return status.success();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "{} did not exit within {timeout:?}",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// What a client put together from a run's stream.
+#[derive(Debug, Default)]
+struct Reading {
+    run_id: Option<String>,
+    session_id: Option<String>,
+    last_id: Option<String>,
+    /// The answer as shown: a discarded step's text removed.
+    text: String,
+    step_mark: usize,
+    discarded: usize,
+    tools: Vec<String>,
+    done: bool,
+}
+
+impl Reading {
+    fn apply(&mut self, part: &Value) {
+        match part["type"].as_str() {
+            Some("data-run") => {
+                self.run_id = part["data"]["runId"].as_str().map(str::to_owned);
+                self.session_id = part["data"]["sessionId"].as_str().map(str::to_owned);
+            }
+            Some("start-step") => self.step_mark = self.text.len(),
+            Some("data-step-discarded") => {
+                self.text.truncate(self.step_mark);
+                self.discarded += 1;
+            }
+            Some("text-delta") => self.text.push_str(part["delta"].as_str().unwrap_or("")),
+            Some("tool-output-available") => self
+                .tools
+                .push(part["toolCallId"].as_str().unwrap_or("").to_owned()),
+            _ => {}
+        }
+    }
+
+    /// Reads `response` until `[DONE]`, the end of the body, or `stop` says so.
+    async fn read(&mut self, response: reqwest::Response, stop: impl Fn(&Reading) -> bool) {
+        let mut body = response.bytes_stream();
+        let mut buffer = String::new();
+        while let Some(chunk) = body.next().await {
+            let Ok(chunk) = chunk else { return };
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let event: String = buffer.drain(..end + 2).collect();
+                for line in event.lines() {
+                    if let Some(id) = line.strip_prefix("id: ") {
+                        self.last_id = Some(id.to_owned());
+                    } else if let Some(data) = line.strip_prefix("data: ") {
+                        if data == "[DONE]" {
+                            self.done = true;
+                            return;
+                        }
+                        if let Ok(part) = serde_json::from_str::<Value>(data) {
+                            self.apply(&part);
+                        }
+                    }
+                }
+                if stop(self) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+struct Topology {
+    dir: PathBuf,
+    http: reqwest::Client,
+    fake: FakeOpenAi,
+    postgres: Postgres,
+    redis: Process,
+    redis_port: u16,
+    _mcp: Process,
+    replicas: Vec<(u16, Process)>,
+    _nginx: Process,
+    edge: String,
+}
+
+fn binary(name: &str) -> PathBuf {
+    let chat = PathBuf::from(env!("CARGO_BIN_EXE_chat-server"));
+    let path = chat.with_file_name(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace first (cargo test --workspace builds it)",
+        path.display()
+    );
+    path
+}
+
+impl Topology {
+    async fn start(turns: Vec<Turn>) -> Self {
+        let dir = std::env::temp_dir().join(format!("mas-topology-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        run(Command::new("chmod").arg("755").arg(&dir));
+        let fake = FakeOpenAi::start(turns).await;
+        let postgres = Postgres::start(&dir);
+
+        let redis_port = free_port();
+        let redis_dir = dir.join("redis");
+        std::fs::create_dir_all(&redis_dir).expect("redis dir");
+        let redis = Process::start("redis-server", dir.join("redis.log"), move || {
+            let mut command = Command::new("redis-server");
+            command
+                .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
+                .args([
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                ])
+                .arg("--dir")
+                .arg(&redis_dir);
+            command
+        });
+        wait_for_port(redis_port, "redis-server");
+
+        let mcp_port = free_port();
+        let mcp = Process::start("mcp-server", dir.join("mcp.log"), move || {
+            let mut command = Command::new(binary("mcp-server"));
+            command
+                .env("MCP_PORT", mcp_port.to_string())
+                .env("MCP_AUTH_TOKENS", "topology-token")
+                .env("LOG_LEVEL", "warn");
+            command
+        });
+        wait_for_port(mcp_port, "mcp-server");
+
+        let mut replicas = Vec::new();
+        for i in 0..2 {
+            let port = free_port();
+            let env = vec![
+                ("CHAT_PORT", port.to_string()),
+                ("DATABASE_URL", postgres.url()),
+                ("REDIS_URL", format!("redis://127.0.0.1:{redis_port}")),
+                ("MCP_SERVER_URL", format!("http://127.0.0.1:{mcp_port}/mcp")),
+                ("MCP_SERVER_TOKEN", "topology-token".into()),
+                ("LLM_PROVIDER", "openai".into()),
+                ("OPENAI_API_KEY", "test-key".into()),
+                ("OPENAI_BASE_URL", fake.base.clone()),
+                ("OPENAI_MODEL", "fake-model".into()),
+                ("RATE_LIMIT_CHAT_PER_SECOND", "0".into()),
+                ("TRUSTED_PROXIES", "127.0.0.1".into()),
+                ("LOG_LEVEL", "info".into()),
+            ];
+            let process = Process::start(
+                &format!("chat-server {i}"),
+                dir.join(format!("chat-{i}.log")),
+                move || {
+                    let mut command = Command::new(binary("chat-server"));
+                    command.envs(env.clone());
+                    command
+                },
+            );
+            replicas.push((port, process));
+        }
+        for (port, _) in &replicas {
+            wait_for_port(*port, "chat-server");
+        }
+
+        // nginx with the repository's locations, upstreams on loopback.
+        let edge_port = free_port();
+        let nginx_dir = dir.join("nginx");
+        std::fs::create_dir_all(nginx_dir.join("logs")).expect("nginx dir");
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../nginx");
+        std::os::unix::fs::symlink(repo.canonicalize().expect("nginx/"), nginx_dir.join("mas"))
+            .expect("link");
+        let upstreams: String = replicas
+            .iter()
+            .map(|(port, _)| format!("server 127.0.0.1:{port} max_fails=1 fail_timeout=2s;\n"))
+            .collect();
+        std::fs::write(
+            nginx_dir.join("nginx.conf"),
+            format!(
+                "worker_processes 1;\npid {dir}/nginx.pid;\nerror_log {dir}/logs/error.log info;\n\
+                 events {{ worker_connections 1024; }}\n\
+                 http {{\n access_log {dir}/logs/access.log;\n\
+                 client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy;\n\
+                 fastcgi_temp_path {dir}/fastcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;\n\
+                 include mas/http.conf;\n\
+                 upstream mas_chat {{ least_conn; {upstreams} keepalive 16; }}\n\
+                 upstream mas_mcp {{ server 127.0.0.1:{mcp_port}; keepalive 4; }}\n\
+                 server {{ listen 127.0.0.1:{edge_port}; include mas/locations.conf; }}\n}}\n",
+                dir = nginx_dir.display(),
+            ),
+        )
+        .expect("nginx.conf");
+        let conf = nginx_dir.join("nginx.conf");
+        let prefix = nginx_dir.clone();
+        let nginx = Process::start("nginx", dir.join("nginx.log"), move || {
+            let mut command = Command::new("nginx");
+            command
+                .arg("-p")
+                .arg(&prefix)
+                .arg("-c")
+                .arg(&conf)
+                .args(["-g", "daemon off;"]);
+            command
+        });
+        wait_for_port(edge_port, "nginx");
+
+        let topology = Topology {
+            dir,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .expect("client"),
+            fake,
+            postgres,
+            redis,
+            redis_port,
+            _mcp: mcp,
+            replicas,
+            _nginx: nginx,
+            edge: format!("http://127.0.0.1:{edge_port}"),
+        };
+        for i in 0..2 {
+            topology.wait_ready(i).await;
+        }
+        topology
+    }
+
+    fn replica(&self, i: usize) -> String {
+        format!("http://127.0.0.1:{}", self.replicas[i].0)
+    }
+
+    async fn ready(&self, i: usize) -> Option<(u16, Value)> {
+        let response = self
+            .http
+            .get(format!("{}/ready", self.replica(i)))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.json().await.ok()?))
+    }
+
+    async fn wait_ready(&self, i: usize) {
+        let started = Instant::now();
+        loop {
+            if let Some((200, _)) = self.ready(i).await {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "replica {i} not ready: {}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The replica producing the one run in progress.
+    async fn producer(&self) -> usize {
+        let started = Instant::now();
+        loop {
+            for i in 0..self.replicas.len() {
+                if let Some((_, ready)) = self.ready(i).await
+                    && ready["active_runs"] == 1
+                {
+                    return i;
+                }
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "no producer");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for name in ["chat-0.log", "chat-1.log", "nginx/logs/error.log"] {
+            let text = std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(30).collect();
+            out.push_str(&format!("\n--- {name}\n"));
+            for line in tail.into_iter().rev() {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Starts a run through nginx and reads it until `stop`.
+    async fn ask(&self, message: &str, stop: impl Fn(&Reading) -> bool) -> Reading {
+        let response = self
+            .http
+            .post(format!("{}/chat/stream", self.edge))
+            .json(&json!({ "message": message }))
+            .send()
+            .await
+            .expect("POST /chat/stream through nginx");
+        assert_eq!(response.status(), 200, "{}", self.logs());
+        let mut reading = Reading::default();
+        reading.read(response, stop).await;
+        reading
+    }
+
+    /// Reconnects through `base` with `Last-Event-ID` until the stream ends.
+    async fn finish(&self, base: &str, reading: &mut Reading) {
+        let run_id = reading.run_id.clone().expect("run id");
+        let started = Instant::now();
+        while !reading.done {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the stream did not end: {reading:?}{}",
+                self.logs()
+            );
+            let mut request = self.http.get(format!("{base}/api/runs/{run_id}/stream"));
+            if let Some(id) = &reading.last_id {
+                request = request.header("last-event-id", id);
+            }
+            match request.send().await {
+                Ok(response) if response.status() == 200 => reading.read(response, |_| false).await,
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    /// The saved session, read through nginx (retried while the database restarts).
+    async fn session(&self, id: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            if let Ok(response) = self
+                .http
+                .get(format!("{}/api/sessions/{id}", self.edge))
+                .send()
+                .await
+                && response.status() == 200
+            {
+                return response.json().await.expect("json");
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "session {id}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The answer saved for the session's last turn.
+    async fn saved_answer(&self, session_id: &str) -> (String, String) {
+        let session = self.session(session_id).await;
+        let last = session["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .cloned()
+            .expect("messages");
+        (
+            last["content"].as_str().unwrap_or_default().to_owned(),
+            last["status"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
+    fn restart_redis(&mut self) {
+        self.redis.signal("TERM");
+        assert!(
+            self.redis.wait(Duration::from_secs(10)),
+            "redis exits cleanly"
+        );
+        self.redis.spawn();
+        wait_for_port(self.redis_port, "redis-server");
+    }
+}
+
+fn words(prefix: &str, n: usize) -> String {
+    (1..=n).map(|i| format!("{prefix}{i} ")).collect()
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "run by tests/run.sh in a step of its own: it restarts PostgreSQL and Redis"]
+async fn replicas_behind_nginx_survive_death_shutdown_and_restarts() {
+    let a = leak(words("alpha", 40));
+    let b = leak(words("bravo", 40));
+    let c = leak(words("charlie", 20));
+    let d = leak(words("delta", 40));
+    let gap = Duration::from_millis(50);
+    let mut topology = Topology::start(vec![
+        // (a) resume on the other replica
+        Turn::Slow(a, gap),
+        // (b) SIGKILL mid-run: a tool step, a slow answer, and the answer again
+        // when the surviving replica requests the interrupted step anew.
+        Turn::Calls(vec![(
+            "call_b",
+            "search_schools",
+            json!({ "query": "bakwanim" }),
+        )]),
+        Turn::Slow(b, Duration::from_millis(100)),
+        Turn::Slow(b, Duration::from_millis(10)),
+        // (c) SIGTERM mid-run: finishes where it started.
+        Turn::Slow(c, Duration::from_millis(100)),
+        // (d) Redis restarted mid-run.
+        Turn::Slow(d, Duration::from_millis(80)),
+        // (e) after PostgreSQL restarted.
+        Turn::Text("The database came back."),
+    ])
+    .await;
+
+    // (a) A stream read halfway through nginx resumes on either replica.
+    let mut first = topology.ask("Count to forty", |r| r.text.len() > 40).await;
+    assert!(!first.done);
+    let run_id = first.run_id.clone().expect("run id");
+    for i in 0..2 {
+        let mut resumed = Reading {
+            text: first.text.clone(),
+            last_id: first.last_id.clone(),
+            run_id: Some(run_id.clone()),
+            ..Reading::default()
+        };
+        topology.finish(&topology.replica(i), &mut resumed).await;
+        assert_eq!(resumed.text, a, "resumed on replica {i}");
+    }
+    topology.finish(&topology.edge.clone(), &mut first).await;
+    assert_eq!(first.text, a);
+    let session_a = first.session_id.clone().expect("session");
+    assert_eq!(
+        topology.saved_answer(&session_a).await,
+        (a.to_owned(), "complete".to_owned())
+    );
+
+    // (b) The producing replica is killed mid-answer; the other carries on.
+    let requests_before = topology.fake.requests.lock().await.len();
+    let mut reading = topology
+        .ask("Tell me about Bakwanim", |r| r.text.len() > 60)
+        .await;
+    assert_eq!(
+        reading.tools.len(),
+        1,
+        "the tool step finished: {reading:?}"
+    );
+    let victim = topology.producer().await;
+    topology.replicas[victim].1.signal("KILL");
+    topology.replicas[victim].1.wait(Duration::from_secs(5));
+    let edge = topology.edge.clone();
+    topology.finish(&edge, &mut reading).await;
+    assert_eq!(
+        reading.text, b,
+        "one complete answer: nothing lost or repeated"
+    );
+    assert_eq!(
+        reading.discarded, 1,
+        "the interrupted step was discarded once"
+    );
+    let session_b = reading.session_id.clone().expect("session");
+    assert_eq!(
+        topology.saved_answer(&session_b).await,
+        (b.to_owned(), "complete".to_owned())
+    );
+    {
+        let requests = topology.fake.requests.lock().await;
+        let mine = &requests[requests_before..];
+        assert_eq!(
+            mine.len(),
+            3,
+            "the tool step is not requested again, the interrupted one is"
+        );
+        let retried = mine[2]["messages"].to_string();
+        assert!(
+            retried.contains("call_b") && retried.contains("KE-"),
+            "the retried step knows the finished tool call's result: {retried}"
+        );
+    }
+    let session = topology.session(&session_b).await;
+    let calls: Vec<&Value> = session["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .flat_map(|m| m["tool_calls"].as_array().into_iter().flatten())
+        .collect();
+    assert_eq!(calls.len(), 1, "the tool ran once: {calls:?}");
+    topology.replicas[victim].1.spawn();
+    topology.wait_ready(victim).await;
+
+    // (c) SIGTERM mid-run: not ready at once, the run finishes, then it exits.
+    let mut reading = topology.ask("Count to twenty", |r| r.text.len() > 30).await;
+    let draining = topology.producer().await;
+    topology.replicas[draining].1.signal("TERM");
+    let (status, ready) = topology.ready(draining).await.expect("still answering");
+    assert_eq!((status, ready["status"].as_str()), (503, Some("draining")));
+    topology.finish(&edge, &mut reading).await;
+    assert_eq!(reading.text, c);
+    assert!(
+        topology.replicas[draining].1.wait(Duration::from_secs(30)),
+        "exits cleanly after its run"
+    );
+    let session_c = reading.session_id.clone().expect("session");
+    assert_eq!(
+        topology.saved_answer(&session_c).await,
+        (c.to_owned(), "complete".to_owned())
+    );
+    topology.replicas[draining].1.spawn();
+    topology.wait_ready(draining).await;
+
+    // (d) Redis restarts mid-run: the run and its stream carry on.
+    let mut reading = topology
+        .ask("Count to forty again", |r| r.text.len() > 40)
+        .await;
+    topology.restart_redis();
+    topology.finish(&edge, &mut reading).await;
+    assert_eq!(reading.text, d);
+    let session_d = reading.session_id.clone().expect("session");
+    assert_eq!(
+        topology.saved_answer(&session_d).await,
+        (d.to_owned(), "complete".to_owned())
+    );
+
+    // (e) PostgreSQL restarts: everything saved is still there, and new runs work.
+    let mut before = Vec::new();
+    for id in [&session_a, &session_b, &session_c, &session_d] {
+        before.push(topology.session(id).await["messages"].clone());
+    }
+    topology.postgres.ctl("restart");
+    for (id, messages) in [&session_a, &session_b, &session_c, &session_d]
+        .iter()
+        .zip(&before)
+    {
+        assert_eq!(&topology.session(id).await["messages"], messages);
+    }
+    for i in 0..2 {
+        topology.wait_ready(i).await;
+    }
+    let reading = topology.ask("Are you back?", |_| false).await;
+    assert!(reading.done, "{reading:?}{}", topology.logs());
+    assert_eq!(reading.text, "The database came back.");
+    assert_eq!(
+        topology
+            .saved_answer(reading.session_id.as_deref().expect("session"))
+            .await,
+        ("The database came back.".to_owned(), "complete".to_owned())
+    );
+}
