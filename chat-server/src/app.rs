@@ -185,6 +185,15 @@ impl Application {
                 options.mcp.mcp_auth(Some(verifier)),
             )
         });
+        // The dependency gauges stay current for alerts between probes.
+        let probed = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(15));
+            loop {
+                tick.tick().await;
+                http::probe(&probed).await;
+            }
+        });
         let listener = TcpListener::bind((options.host.as_str(), options.port))
             .await
             .with_context(|| format!("binding {}:{}", options.host, options.port))?;

@@ -524,11 +524,32 @@ async fn delete_session(
 /// MCP server that is down only costs its own tools, and Redis (when
 /// configured) only shares rate limits, so they are reported, not fatal.
 async fn ready(State(state): State<AppState>) -> Response {
+    let (ready, body) = probe(&state).await;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Checks what the replica depends on, sets `mas_dependency_up{dependency}`
+/// (for alerts), and says whether it is ready: the database and the EMIS
+/// MCP server answer and it is not shutting down.
+pub async fn probe(state: &AppState) -> (bool, Value) {
     let database = state.store.ping().await.is_ok();
     let servers = state.manager.tool_health().await;
     let tools_up = servers.first().is_some_and(|(_, up)| *up);
     let draining = state.manager.draining();
     let ready = database && tools_up && !draining;
+    let gauge = |dependency: String, up: bool| {
+        metrics::gauge!("mas_dependency_up", "dependency" => dependency)
+            .set(f64::from(u8::from(up)));
+    };
+    gauge("database".into(), database);
+    for (name, up) in &servers {
+        gauge(format!("mcp:{name}"), *up);
+    }
     let mcp: serde_json::Map<String, Value> = servers
         .into_iter()
         .map(|(name, up)| (name, json!(if up { "up" } else { "down" })))
@@ -550,14 +571,10 @@ async fn ready(State(state): State<AppState>) -> Response {
         },
     };
     if let Some(up) = redis {
+        gauge("redis".into(), up);
         body["redis"] = json!(if up { "up" } else { "down" });
     }
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, Json(body)).into_response()
+    (ready, body)
 }
 
 /// Who answers: the entry agent's provider and model (`offline` when no LLM
