@@ -975,3 +975,99 @@ impl Checkpoint {
         checkpoint
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn numbered(events: Vec<RunEvent>) -> Vec<Numbered> {
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| (i as u64 + 1, e))
+            .collect()
+    }
+
+    fn text(t: &str) -> RunEvent {
+        RunEvent::TextDelta { text: t.into() }
+    }
+
+    #[test]
+    fn a_checkpoint_keeps_finished_steps_and_the_interrupted_steps_tool_results() {
+        let input = json!({ "query": "bakwanim" });
+        let log = numbered(vec![
+            RunEvent::AgentChanged {
+                agent: "coordinator".into(),
+                title: "Coordinator".into(),
+            },
+            RunEvent::StepStarted { step: 1 },
+            text("Let me look. "),
+            RunEvent::ToolInputAvailable {
+                call_id: "c1".into(),
+                tool: "transfer_to_schools".into(),
+                input: json!({}),
+            },
+            RunEvent::ToolOutput {
+                call_id: "c1".into(),
+                tool: "transfer_to_schools".into(),
+                output: "Transferred.".into(),
+                is_error: false,
+                duration_ms: 0,
+            },
+            RunEvent::StepFinished { step: 1 },
+            RunEvent::AgentChanged {
+                agent: "schools".into(),
+                title: "Schools specialist".into(),
+            },
+            RunEvent::StepStarted { step: 2 },
+            text("Searching"),
+            RunEvent::ToolInputAvailable {
+                call_id: "c2".into(),
+                tool: "search_schools".into(),
+                input: input.clone(),
+            },
+            RunEvent::ToolInputAvailable {
+                call_id: "c3".into(),
+                tool: "school_statistics".into(),
+                input: json!({}),
+            },
+            RunEvent::ToolOutput {
+                call_id: "c2".into(),
+                tool: "search_schools".into(),
+                output: "{\"schools\":[]}".into(),
+                is_error: false,
+                duration_ms: 12,
+            },
+        ]);
+        let checkpoint = Checkpoint::from_log(&log);
+        assert_eq!(
+            checkpoint.step, 2,
+            "the interrupted step is requested again"
+        );
+        assert_eq!(checkpoint.agent.as_deref(), Some("schools"));
+        assert_eq!(checkpoint.answer, "Let me look. ");
+        assert!(checkpoint.discard);
+        assert_eq!(
+            checkpoint.messages.len(),
+            2,
+            "step 1: the call and its result"
+        );
+        assert_eq!(checkpoint.done.len(), 1, "only the call that finished");
+        assert_eq!(checkpoint.done[0].0.name, "search_schools");
+        assert_eq!(checkpoint.done[0].0.arguments, input);
+
+        // A run that died between steps has nothing to discard.
+        let between = Checkpoint::from_log(&log[..6]);
+        assert_eq!((between.step, between.discard), (2, false));
+        // A step discarded once and started again is read afresh.
+        let mut again = log.clone();
+        again.push((13, RunEvent::StepDiscarded { step: 2 }));
+        again.push((14, RunEvent::StepStarted { step: 2 }));
+        again.push((15, text("Found")));
+        let again = Checkpoint::from_log(&again);
+        assert_eq!((again.step, again.answer.as_str()), (2, "Let me look. "));
+        assert!(again.done.is_empty(), "results before the discard are gone");
+    }
+}

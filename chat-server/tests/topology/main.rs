@@ -275,8 +275,27 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// How the topology is laid out.
+struct Layout {
+    replicas: usize,
+    /// nginx with the production per-address limits (`http.conf`); a load
+    /// run from one address uses generous zones instead.
+    edge_limits: bool,
+}
+
 impl Topology {
     async fn start(turns: Vec<Turn>) -> Self {
+        Self::start_with(
+            turns,
+            Layout {
+                replicas: 2,
+                edge_limits: true,
+            },
+        )
+        .await
+    }
+
+    async fn start_with(turns: Vec<Turn>, layout: Layout) -> Self {
         let dir = std::env::temp_dir().join(format!("mas-topology-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("dir");
         run(Command::new("chmod").arg("755").arg(&dir));
@@ -316,7 +335,7 @@ impl Topology {
         wait_for_port(mcp_port, "mcp-server");
 
         let mut replicas = Vec::new();
-        for i in 0..2 {
+        for i in 0..layout.replicas {
             let port = free_port();
             let env = vec![
                 ("CHAT_PORT", port.to_string()),
@@ -366,11 +385,20 @@ impl Topology {
                  http {{\n access_log {dir}/logs/access.log;\n\
                  client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy;\n\
                  fastcgi_temp_path {dir}/fastcgi; uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;\n\
-                 include mas/http.conf;\n\
+                 {http}\n\
                  upstream mas_chat {{ least_conn; {upstreams} keepalive 16; }}\n\
                  upstream mas_mcp {{ server 127.0.0.1:{mcp_port}; keepalive 4; }}\n\
                  server {{ listen 127.0.0.1:{edge_port}; include mas/locations.conf; }}\n}}\n",
                 dir = nginx_dir.display(),
+                http = if layout.edge_limits {
+                    "include mas/http.conf;"
+                } else {
+                    // An empty key is never limited.
+                    "map $host $unlimited { default \"\"; } \
+                     limit_req_zone $unlimited zone=mas_chat:1m rate=1r/s; \
+                     limit_req_zone $unlimited zone=mas_api:1m rate=1r/s; \
+                     limit_conn_zone $unlimited zone=mas_conn:1m;"
+                },
             ),
         )
         .expect("nginx.conf");
@@ -403,7 +431,7 @@ impl Topology {
             _nginx: nginx,
             edge: format!("http://127.0.0.1:{edge_port}"),
         };
-        for i in 0..2 {
+        for i in 0..layout.replicas {
             topology.wait_ready(i).await;
         }
         topology
@@ -718,4 +746,82 @@ async fn replicas_behind_nginx_survive_death_shutdown_and_restarts() {
             .await,
         ("The database came back.".to_owned(), "complete".to_owned())
     );
+}
+
+/// One load run: `runs` runs, `concurrency` at a time, through nginx.
+async fn load(replicas: usize, runs: usize, concurrency: usize) {
+    let topology = Topology::start_with(
+        Vec::new(),
+        Layout {
+            replicas,
+            edge_limits: false,
+        },
+    )
+    .await;
+    let started = Instant::now();
+    let results: Vec<Option<Duration>> = futures::stream::iter(0..runs)
+        .map(|i| {
+            let (http, edge) = (topology.http.clone(), topology.edge.clone());
+            async move {
+                let asked = Instant::now();
+                let response = http
+                    .post(format!("{edge}/chat/stream"))
+                    .json(&json!({ "message": format!("load {i}") }))
+                    .send()
+                    .await
+                    .ok()
+                    .filter(|r| r.status() == 200)?;
+                let mut first = None;
+                let mut body = response.bytes_stream();
+                let mut done = false;
+                while let Some(Ok(chunk)) = body.next().await {
+                    let text = String::from_utf8_lossy(&chunk);
+                    if first.is_none() && text.contains("\"text-delta\"") {
+                        first = Some(asked.elapsed());
+                    }
+                    if text.contains("data: [DONE]") {
+                        done = true;
+                        break;
+                    }
+                }
+                first.filter(|_| done)
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut ttft: Vec<f64> = results
+        .iter()
+        .flatten()
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .collect();
+    ttft.sort_by(f64::total_cmp);
+    let errors = runs - ttft.len();
+    let at = |q: f64| ttft[((ttft.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "nginx -> {replicas} replica(s): {runs} runs, {concurrency} concurrent: {:.0} runs/s, \
+         time to first token p50 {:.1} ms, p99 {:.1} ms, errors {errors}",
+        runs as f64 / elapsed,
+        at(0.5),
+        at(0.99),
+    );
+    assert_eq!(errors, 0, "{}", topology.logs());
+}
+
+/// `bench/topology.sh`: the same load through nginx against one replica and
+/// against two, each on PostgreSQL and Redis, the model a local fake.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark: bench/topology.sh runs it with the release build"]
+async fn load_through_nginx() {
+    let runs = std::env::var("LOAD_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    let concurrency = std::env::var("LOAD_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    load(1, runs, concurrency).await;
+    load(2, runs, concurrency).await;
 }
