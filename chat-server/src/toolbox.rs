@@ -133,10 +133,19 @@ impl Server {
                 }
                 let config = StreamableHttpClientTransportConfig::with_uri(url.as_str())
                     .custom_headers(custom);
-                listener
-                    .clone()
-                    .serve(StreamableHttpClientTransport::from_config(config))
-                    .await?
+                // Stateless 2026-07-28 when the server speaks it (any replica
+                // of a scaled MCP server answers any call), else a 2025-11-25
+                // session.
+                let lifecycle = rmcp::ClientLifecycleMode::Auto {
+                    preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+                    legacy_version: Some(rmcp::model::ProtocolVersion::V_2025_11_25),
+                };
+                rmcp::ClientServiceExt::serve_with_lifecycle(
+                    listener.clone(),
+                    StreamableHttpClientTransport::from_config(config),
+                    lifecycle,
+                )
+                .await?
             }
             Source::Stdio { command, args } => {
                 let cmd = tokio::process::Command::new(command).configure(|c| {

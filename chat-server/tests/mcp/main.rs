@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 /// connection at once, as a crash would.
 struct RemoteMcp {
     url: String,
+    /// The `MCP-Protocol-Version` and `Mcp-Session-Id` headers of each request.
+    seen: Arc<std::sync::Mutex<Vec<(Option<String>, Option<String>)>>>,
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -34,6 +36,8 @@ impl RemoteMcp {
 
     /// A remote EMIS server that accepts only `tokens` (comma-separated) when given.
     fn start_with(tokens: Option<&'static str>) -> Self {
+        let seen: Arc<std::sync::Mutex<Vec<(Option<String>, Option<String>)>>> = Arc::default();
+        let recorder = seen.clone();
         let (url_tx, url_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -53,7 +57,24 @@ impl RemoteMcp {
                 let settings =
                     mcp_server::settings::Settings::from_figment(figment).expect("settings");
                 let router =
-                    mcp_server::http::router(support::state(), &settings, CancellationToken::new());
+                    mcp_server::http::router(support::state(), &settings, CancellationToken::new())
+                        .layer(axum::middleware::from_fn(
+                            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                                let header = |name: &str| {
+                                    request
+                                        .headers()
+                                        .get(name)
+                                        .and_then(|v| v.to_str().ok())
+                                        .map(str::to_owned)
+                                };
+                                let entry =
+                                    (header("mcp-protocol-version"), header("mcp-session-id"));
+                                if let Ok(mut seen) = recorder.lock() {
+                                    seen.push(entry);
+                                }
+                                next.run(request)
+                            },
+                        ));
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind");
@@ -72,6 +93,7 @@ impl RemoteMcp {
         });
         RemoteMcp {
             url: url_rx.recv().expect("server url"),
+            seen,
             stop: Some(stop_tx),
             thread: Some(thread),
         }
@@ -135,6 +157,13 @@ async fn a_remote_emis_server_serves_the_same_tools() {
     let result = toolbox
         .call(&call("search_schools", json!({ "query": "bakwanim" })))
         .await;
+    // Stateless 2026-07-28: no session to pin the client to one MCP replica.
+    let seen = remote.seen.lock().expect("seen").clone();
+    assert!(
+        seen.iter()
+            .all(|(version, session)| version.as_deref() == Some("2026-07-28") && session.is_none()),
+        "{seen:?}"
+    );
     assert!(
         !result.is_error && result.content.contains("KE-1"),
         "{}",
