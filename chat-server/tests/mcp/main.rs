@@ -160,8 +160,9 @@ async fn a_remote_emis_server_serves_the_same_tools() {
     // Stateless 2026-07-28: no session to pin the client to one MCP replica.
     let seen = remote.seen.lock().expect("seen").clone();
     assert!(
-        seen.iter()
-            .all(|(version, session)| version.as_deref() == Some("2026-07-28") && session.is_none()),
+        seen.iter().all(
+            |(version, session)| version.as_deref() == Some("2026-07-28") && session.is_none()
+        ),
         "{seen:?}"
     );
     assert!(

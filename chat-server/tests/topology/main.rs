@@ -349,6 +349,7 @@ impl Topology {
                 ("OPENAI_MODEL", "fake-model".into()),
                 ("RATE_LIMIT_CHAT_PER_SECOND", "0".into()),
                 ("TRUSTED_PROXIES", "127.0.0.1".into()),
+                ("SHUTDOWN_TIMEOUT", "3".into()),
                 ("LOG_LEVEL", "info".into()),
             ];
             let process = Process::start(
@@ -590,7 +591,8 @@ fn leak(s: String) -> &'static str {
 async fn replicas_behind_nginx_survive_death_shutdown_and_restarts() {
     let a = leak(words("alpha", 40));
     let b = leak(words("bravo", 40));
-    let c = leak(words("charlie", 20));
+    let c = leak(words("charlie", 15));
+    let h = leak(words("hotel", 30));
     let d = leak(words("delta", 40));
     let gap = Duration::from_millis(50);
     let mut topology = Topology::start(vec![
@@ -605,8 +607,11 @@ async fn replicas_behind_nginx_survive_death_shutdown_and_restarts() {
         )]),
         Turn::Slow(b, Duration::from_millis(100)),
         Turn::Slow(b, Duration::from_millis(10)),
-        // (c) SIGTERM mid-run: finishes where it started.
+        // (c) SIGTERM mid-run: finishes where it started (1.5 s < 3 s to drain)...
         Turn::Slow(c, Duration::from_millis(100)),
+        // ...or, too long to wait for, is handed over and finished elsewhere.
+        Turn::Slow(h, Duration::from_millis(200)),
+        Turn::Slow(h, Duration::from_millis(10)),
         // (d) Redis restarted mid-run.
         Turn::Slow(d, Duration::from_millis(80)),
         // (e) after PostgreSQL restarted.
@@ -708,6 +713,24 @@ async fn replicas_behind_nginx_survive_death_shutdown_and_restarts() {
     );
     topology.replicas[draining].1.spawn();
     topology.wait_ready(draining).await;
+
+    let mut reading = topology.ask("Count slowly", |r| r.text.len() > 30).await;
+    let leaving = topology.producer().await;
+    topology.replicas[leaving].1.signal("TERM");
+    topology.finish(&edge, &mut reading).await;
+    assert_eq!(reading.text, h, "handed over and finished: {reading:?}");
+    assert_eq!(reading.discarded, 1);
+    assert!(
+        topology.replicas[leaving].1.wait(Duration::from_secs(15)),
+        "exits cleanly after handing its run over"
+    );
+    let session_h = reading.session_id.clone().expect("session");
+    assert_eq!(
+        topology.saved_answer(&session_h).await,
+        (h.to_owned(), "complete".to_owned())
+    );
+    topology.replicas[leaving].1.spawn();
+    topology.wait_ready(leaving).await;
 
     // (d) Redis restarts mid-run: the run and its stream carry on.
     let mut reading = topology
