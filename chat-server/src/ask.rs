@@ -44,7 +44,7 @@ pub async fn ask(
         }],
         agent: None,
         cancel: CancellationToken::new(),
-        resume: None,
+        ..RunInput::default()
     };
     let mut answer = Answer::default();
     let mut events = Box::pin(runner.run(input));

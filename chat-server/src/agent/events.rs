@@ -49,6 +49,11 @@ pub enum RunEvent {
     StepFinished {
         step: usize,
     },
+    /// The model called tools the API client runs itself; the run ends
+    /// next, and the client's next request carries their results.
+    ClientToolCalls {
+        calls: Vec<crate::providers::ToolCall>,
+    },
     /// The run changed replicas in the middle of step `step`: what that step
     /// streamed so far is void, and the step starts again.
     StepDiscarded {

@@ -71,6 +71,7 @@ impl ToolExecutor for Toolbox {
 }
 
 /// One turn to run.
+#[derive(Default)]
 pub struct RunInput {
     /// The conversation so far, ending with the user's message.
     pub history: Vec<Message>,
@@ -79,6 +80,18 @@ pub struct RunInput {
     pub cancel: CancellationToken,
     /// Where a run taken over from another replica carries on.
     pub resume: Option<Resume>,
+    /// More instructions for the model, after the agent's own (an API
+    /// client's system messages).
+    pub instructions: Option<String>,
+    /// Tools the API client runs itself: offered with the agent's tools;
+    /// when the model calls one, the run ends with `ClientToolCalls`.
+    pub client_tools: Vec<ToolSpec>,
+}
+
+/// What an API client adds to a run.
+struct Extra {
+    instructions: Option<String>,
+    client_tools: Vec<ToolSpec>,
 }
 
 /// A run carried on from its checkpoint: the steps before `step` are in the
@@ -146,10 +159,15 @@ impl AgentRunner {
     }
 
     /// The request for one step of `agent`: its prompt, its tools, its handoffs.
-    fn request(&self, agent: &AgentDef, messages: &[Message]) -> ChatRequest {
+    fn request(&self, agent: &AgentDef, messages: &[Message], extra: &Extra) -> ChatRequest {
         let all = self.tools.tools();
         let mut tools: Vec<ToolSpec> = agent.allowed(&all).into_iter().cloned().collect();
+        tools.extend(extra.client_tools.iter().cloned());
         let mut system = agent.system_prompt.clone();
+        if let Some(instructions) = &extra.instructions {
+            system.push_str("\n\n");
+            system.push_str(instructions);
+        }
         for target in agent.handoffs.iter().filter_map(|h| self.agents.get(h)) {
             tools.push(ToolSpec {
                 name: format!("{HANDOFF_PREFIX}{}", target.name),
@@ -174,7 +192,8 @@ impl AgentRunner {
     /// Runs one turn as a stream of events; the last one is terminal.
     pub fn run(self: Arc<Self>, input: RunInput) -> impl Stream<Item = RunEvent> + Send + 'static {
         async_stream::stream! {
-            let RunInput { history, agent, cancel, resume } = input;
+            let RunInput { history, agent, cancel, resume, instructions, client_tools } = input;
+            let extra = Extra { instructions, client_tools };
             let Resume { step: first_step, answer, mut done } = resume.unwrap_or(Resume { step: 1, ..Resume::default() });
             let mut agent = agent.as_deref().and_then(|a| self.agents.get(a)).unwrap_or(self.agents.entry()).clone();
             yield RunEvent::AgentChanged { agent: agent.name.clone(), title: agent.title.clone() };
@@ -183,7 +202,7 @@ impl AgentRunner {
             for step in first_step.max(1)..=self.limits.max_steps {
                 yield RunEvent::StepStarted { step };
                 let provider = self.provider_for(&agent);
-                let request = self.request(&agent, &messages);
+                let request = self.request(&agent, &messages, &extra);
                 let opened = tokio::select! {
                     opened = provider.stream(&request) => opened,
                     () = cancel.cancelled() => { yield RunEvent::Cancelled; return; }
@@ -232,6 +251,16 @@ impl AgentRunner {
                     }
                 }
                 answer.push_str(&text);
+                // The client runs its own tools: the run ends here with its
+                // calls (calls of server tools in the same step are dropped;
+                // the model may make them again next turn).
+                let client: Vec<ToolCall> = calls.iter().filter(|c| extra.client_tools.iter().any(|t| t.name == c.name)).cloned().collect();
+                if !client.is_empty() {
+                    yield RunEvent::StepFinished { step };
+                    yield RunEvent::ClientToolCalls { calls: client };
+                    yield RunEvent::Finished { text: answer };
+                    return;
+                }
                 if calls.is_empty() {
                     yield RunEvent::StepFinished { step };
                     yield RunEvent::Finished { text: answer };

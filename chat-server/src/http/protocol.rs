@@ -114,6 +114,8 @@ impl Mapper {
                 self.step_open = false;
                 out.push(json!({ "type": "finish-step" }));
             }
+            // The calls were shown as they came (tool-input-available).
+            RunEvent::ClientToolCalls { .. } => {}
             RunEvent::StepDiscarded { step } => {
                 self.close_text(&mut out);
                 self.step_open = false;

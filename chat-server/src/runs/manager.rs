@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     agent::{AgentRunner, Resume, RunEvent, RunInput},
-    providers::{Message, ToolCall, ToolResult},
+    providers::{Message, ToolCall, ToolResult, ToolSpec},
     quota::Quotas,
     store::{
         ChatStore, MessageRecord, MessageStatus, NewTurn, Role, RunOutcome, RunStatus, Session,
@@ -114,6 +114,29 @@ struct Ticket {
     agent: String,
     provider: String,
     model: String,
+    #[serde(default)]
+    instructions: Option<String>,
+    #[serde(default)]
+    client_tools: Vec<ToolSpec>,
+}
+
+/// A turn to start.
+#[derive(Debug, Clone, Default)]
+pub struct TurnRequest {
+    /// The session to continue; a new one when `None`.
+    pub session_id: Option<String>,
+    pub owner: Option<String>,
+    /// The user's message, saved as the turn's question.
+    pub message: String,
+    /// The agent to answer (the session's, else the entry agent).
+    pub agent: Option<String>,
+    /// The conversation to answer, ending with the user's message (an API
+    /// client's own); the session's saved messages when `None`.
+    pub history: Option<Vec<Message>>,
+    /// More instructions for the model.
+    pub instructions: Option<String>,
+    /// Tools the client runs itself.
+    pub client_tools: Vec<ToolSpec>,
 }
 
 impl Ticket {
@@ -294,6 +317,33 @@ impl RunManager {
         message: &str,
         agent: Option<&str>,
     ) -> Result<RunHandle, StartError> {
+        self.start_turn(TurnRequest {
+            session_id: session_id.map(str::to_owned),
+            owner: owner.map(str::to_owned),
+            message: message.to_owned(),
+            agent: agent.map(str::to_owned),
+            ..TurnRequest::default()
+        })
+        .await
+    }
+
+    /// Starts a run for `turn`.
+    pub async fn start_turn(self: &Arc<Self>, turn: TurnRequest) -> Result<RunHandle, StartError> {
+        let TurnRequest {
+            session_id,
+            owner,
+            message,
+            agent,
+            history: given,
+            instructions,
+            client_tools,
+        } = turn;
+        let (session_id, owner, message, agent) = (
+            session_id.as_deref(),
+            owner.as_deref(),
+            message.as_str(),
+            agent.as_deref(),
+        );
         if self.draining() {
             return Err(StartError::ShuttingDown);
         }
@@ -323,8 +373,11 @@ impl RunManager {
                 (Session::new(owner, &title, agent), true)
             }
         };
+        let given_history = given.is_some();
         let mut history: Vec<Message> = Vec::new();
-        if !is_new {
+        if let Some(given) = given {
+            history = given;
+        } else if !is_new {
             history = self
                 .store
                 .messages(&session.id)
@@ -340,9 +393,11 @@ impl RunManager {
                 })
                 .collect();
         }
-        history.push(Message::User {
-            text: message.to_owned(),
-        });
+        if !given_history {
+            history.push(Message::User {
+                text: message.to_owned(),
+            });
+        }
         let agent_name = agent.map(str::to_owned).or(session.agent.clone());
         let entry = agent_name
             .clone()
@@ -373,6 +428,8 @@ impl RunManager {
             agent: entry.clone(),
             provider: provider.name().to_owned(),
             model,
+            instructions: instructions.clone(),
+            client_tools: client_tools.clone(),
         };
         self.log.create(&run_id, &session.id).await;
         if let Some(shared) = &self.shared {
@@ -405,7 +462,9 @@ impl RunManager {
             history,
             agent: agent_name,
             cancel: CancellationToken::new(),
-            resume: None,
+            instructions,
+            client_tools,
+            ..RunInput::default()
         };
         self.launch(run_id, ticket.owner, setup, answered, input, String::new());
         Ok(handle)
@@ -516,6 +575,8 @@ impl RunManager {
                 answer: checkpoint.answer.clone(),
                 done: checkpoint.done,
             }),
+            instructions: ticket.instructions.clone(),
+            client_tools: ticket.client_tools.clone(),
         };
         let answered = Arc::new(Notify::new());
         self.launch(

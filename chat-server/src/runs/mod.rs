@@ -7,4 +7,4 @@ pub mod manager;
 pub mod redis;
 
 pub use log::{MemoryRunLog, RunLog};
-pub use manager::{RunHandle, RunManager, StartError};
+pub use manager::{RunHandle, RunManager, StartError, TurnRequest};

@@ -51,7 +51,7 @@ async fn run(runner: Arc<AgentRunner>, question: &str, cancel: CancellationToken
         }],
         agent: None,
         cancel,
-        resume: None,
+        ..RunInput::default()
     };
     runner.run(input).collect().await
 }

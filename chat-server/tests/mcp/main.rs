@@ -21,10 +21,13 @@ use tokio_util::sync::CancellationToken;
 
 /// The MCP server on its own runtime and thread, so stopping it closes every
 /// connection at once, as a crash would.
+/// The `MCP-Protocol-Version` and `Mcp-Session-Id` headers of each request.
+type Seen = Arc<std::sync::Mutex<Vec<(Option<String>, Option<String>)>>>;
+
 struct RemoteMcp {
     url: String,
     /// The `MCP-Protocol-Version` and `Mcp-Session-Id` headers of each request.
-    seen: Arc<std::sync::Mutex<Vec<(Option<String>, Option<String>)>>>,
+    seen: Seen,
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -36,7 +39,7 @@ impl RemoteMcp {
 
     /// A remote EMIS server that accepts only `tokens` (comma-separated) when given.
     fn start_with(tokens: Option<&'static str>) -> Self {
-        let seen: Arc<std::sync::Mutex<Vec<(Option<String>, Option<String>)>>> = Arc::default();
+        let seen: Seen = Arc::default();
         let recorder = seen.clone();
         let (url_tx, url_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
@@ -252,7 +255,7 @@ async fn a_server_that_dies_mid_run_gives_a_tool_error_not_a_hang() {
         }],
         agent: None,
         cancel: CancellationToken::new(),
-        resume: None,
+        ..RunInput::default()
     };
     let events: Vec<RunEvent> =
         tokio::time::timeout(Duration::from_secs(20), runner.run(input).collect())
