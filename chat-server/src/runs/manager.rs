@@ -137,6 +137,8 @@ pub struct TurnRequest {
     pub instructions: Option<String>,
     /// Tools the client runs itself.
     pub client_tools: Vec<ToolSpec>,
+    /// A new session's title (from the message when `None`).
+    pub title: Option<String>,
 }
 
 impl Ticket {
@@ -337,6 +339,7 @@ impl RunManager {
             history: given,
             instructions,
             client_tools,
+            title,
         } = turn;
         let (session_id, owner, message, agent) = (
             session_id.as_deref(),
@@ -363,13 +366,15 @@ impl RunManager {
                 false,
             ),
             None => {
-                let title: String = message
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-                    .chars()
-                    .take(60)
-                    .collect();
+                let title: String = title.unwrap_or_else(|| {
+                    message
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                        .chars()
+                        .take(60)
+                        .collect()
+                });
                 (Session::new(owner, &title, agent), true)
             }
         };

@@ -1142,3 +1142,74 @@ async fn mcp_on_the_chat_server_takes_api_keys_with_the_mcp_scope() {
     );
     shutdown.cancel();
 }
+
+#[tokio::test]
+async fn the_openai_api_answers_limits_and_refusals_in_openais_envelope() {
+    // Two runs' budget: the refused one below is charged too.
+    let quota = Quota {
+        per_second: 1,
+        burst: 2,
+    };
+    let app = app_on(
+        true,
+        CookieKey::new(b"a test secret key that is long enough", false),
+        None,
+        RateLimiter::new(quota, quota, None),
+        Arc::default(),
+    )
+    .await;
+    app.user("alice", UserRole::User).await;
+    let reader = app.key("alice", "sessions:read").await;
+    let body = json!({ "model": "mas-coordinator",
+        "messages": [{ "role": "user", "content": "How many schools are in Lamu county?" }] });
+    let (status, error, _) = app
+        .call(
+            reqwest::Method::POST,
+            "/v1/chat/completions",
+            Some(&reader),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, 403, "a key without the chat scope: {error}");
+    assert_eq!(error["error"]["type"], "permission_error");
+    let chat = app.key("alice", "chat").await;
+    let (status, completion, _) = app
+        .call(
+            reqwest::Method::POST,
+            "/v1/chat/completions",
+            Some(&chat),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, 200, "{completion}");
+    assert!(
+        completion["choices"][0]["message"]["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("schools in all")),
+        "{completion}"
+    );
+    let (status, error, headers) = app
+        .call(
+            reqwest::Method::POST,
+            "/v1/chat/completions",
+            Some(&chat),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 429, "{error}");
+    assert_eq!(error["error"]["code"], "rate_limit_exceeded");
+    assert_eq!(error["error"]["type"], "requests");
+    assert!(
+        headers["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse::<u64>()
+            .expect("seconds")
+            >= 1
+    );
+    let (status, error, _) = app
+        .call(reqwest::Method::GET, "/v1/models", None, None)
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(error["error"]["code"], "invalid_api_key");
+}
