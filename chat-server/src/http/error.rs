@@ -76,6 +76,24 @@ impl From<StoreError> for AppError {
     }
 }
 
+impl From<crate::runs::StartError> for AppError {
+    fn from(error: crate::runs::StartError) -> Self {
+        use crate::{quota::Refusal, runs::StartError};
+        match error {
+            StartError::Busy(_) | StartError::ShuttingDown => AppError::Busy(error.to_string()),
+            StartError::Quota(refusal) => AppError::TooManyRequests {
+                message: refusal.to_string(),
+                retry_after: match refusal {
+                    Refusal::Runs(_) => 5,
+                    Refusal::Tokens { retry_after, .. } => retry_after,
+                },
+            },
+            StartError::SessionNotFound(_) => AppError::NotFound(error.to_string()),
+            StartError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {

@@ -29,9 +29,8 @@ use self::{error::AppError, protocol::Mapper};
 use crate::{
     agent::RunEvent,
     auth::{self, Auth, Principal, Scope},
-    quota::Refusal,
     runs::{
-        RunManager, StartError,
+        RunManager,
         log::{follow, follow_batches},
     },
     store::{ChatStore, Session},
@@ -231,18 +230,7 @@ async fn start(
             body.agent.as_deref(),
         )
         .await
-        .map_err(|e| match e {
-            StartError::Busy(_) | StartError::ShuttingDown => AppError::Busy(e.to_string()),
-            StartError::Quota(refusal) => AppError::TooManyRequests {
-                message: refusal.to_string(),
-                retry_after: match refusal {
-                    Refusal::Runs(_) => 5,
-                    Refusal::Tokens { retry_after, .. } => retry_after,
-                },
-            },
-            StartError::SessionNotFound(_) => AppError::NotFound(e.to_string()),
-            StartError::Store(e) => e.into(),
-        })
+        .map_err(AppError::from)
 }
 
 /// SSE of a run from just after `after` (event number, part index).

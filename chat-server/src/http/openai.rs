@@ -37,9 +37,8 @@ use crate::{
     agent::RunEvent,
     auth::{Principal, Scope},
     providers::{Message, ToolCall, ToolResult, ToolSpec, Usage},
-    quota::Refusal,
     ratelimit::Class,
-    runs::{StartError, TurnRequest, log::follow},
+    runs::{TurnRequest, log::follow},
 };
 
 /// Model ids are the agents' names with this prefix.
@@ -591,21 +590,7 @@ async fn completions(
         .manager
         .start_turn(plan.turn)
         .await
-        .map_err(|e| -> ApiError {
-            match e {
-                StartError::Busy(_) | StartError::ShuttingDown => AppError::Busy(e.to_string()),
-                StartError::Quota(refusal) => AppError::TooManyRequests {
-                    message: refusal.to_string(),
-                    retry_after: match refusal {
-                        Refusal::Runs(_) => 5,
-                        Refusal::Tokens { retry_after, .. } => retry_after,
-                    },
-                },
-                StartError::SessionNotFound(_) => AppError::NotFound(e.to_string()),
-                StartError::Store(e) => e.into(),
-            }
-            .into()
-        })?;
+        .map_err(|e| ApiError::from(AppError::from(e)))?;
     let id = format!("chatcmpl-{}", handle.run_id);
     let completion = Completion {
         id,

@@ -500,6 +500,23 @@ impl App {
         (status, cookie, response.text().await.expect("page"))
     }
 
+    /// Signs `user` in with the right password: the status and `Retry-After` (0 if none).
+    async fn right_password(&self, user: &str) -> (u16, u64) {
+        let response = self
+            .http
+            .post(format!("{}/login", self.base))
+            .form(&[("username", user), ("password", "a long enough password")])
+            .send()
+            .await
+            .expect("login");
+        let wait = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(0);
+        (response.status().as_u16(), wait)
+    }
+
     async fn with_cookie(
         &self,
         method: reqwest::Method,
@@ -670,26 +687,8 @@ async fn repeated_failed_sign_ins_are_slowed_then_refused() {
             "each failure is slowed"
         );
     }
-    let response = app
-        .http
-        .post(format!("{}/login", app.base))
-        .form(&[
-            ("username", "alice"),
-            ("password", "a long enough password"),
-        ])
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(
-        response.status(),
-        429,
-        "locked, even with the right password"
-    );
-    let wait: u64 = response.headers()["retry-after"]
-        .to_str()
-        .expect("ascii")
-        .parse()
-        .expect("seconds");
+    let (status, wait) = app.right_password("alice").await;
+    assert_eq!(status, 429, "locked, even with the right password");
     assert!(wait > 60, "{wait}");
     // An unknown user costs as much as a wrong password (no name probing).
     let fresh = self::app(true).await;
@@ -722,22 +721,8 @@ async fn failed_sign_ins_are_counted_across_replicas_through_redis() {
         assert_eq!(replicas[i % 2].sign_in("alice", "guess", None).await.0, 401);
     }
     for replica in &replicas {
-        let response = replica
-            .http
-            .post(format!("{}/login", replica.base))
-            .form(&[
-                ("username", "alice"),
-                ("password", "a long enough password"),
-            ])
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(response.status(), 429, "locked on every replica");
-        let wait: u64 = response.headers()["retry-after"]
-            .to_str()
-            .expect("ascii")
-            .parse()
-            .expect("seconds");
+        let (status, wait) = replica.right_password("alice").await;
+        assert_eq!(status, 429, "locked on every replica");
         assert!(wait > 60, "{wait}");
     }
 }
