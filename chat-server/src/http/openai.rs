@@ -168,6 +168,16 @@ impl IntoResponse for ApiError {
 /// Middleware: an API key (cookies are for the web UI, not this API), then
 /// the request budgets, with errors in OpenAI's envelope.
 async fn guard(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    // OpenAI clients insist on a key: locally (no auth required) one that is
+    // not a MAS key is ignored; a MAS key is still checked.
+    let foreign = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim_start_matches("Bearer ").starts_with("mas_"));
+    if foreign && !state.auth.required() {
+        request.headers_mut().remove(header::AUTHORIZATION);
+    }
     let principal = match state.auth.authenticate(request.headers()).await {
         Ok(principal) if principal.csrf.is_none() => principal,
         Ok(_) => {

@@ -1198,3 +1198,16 @@ async fn the_openai_api_answers_limits_and_refusals_in_openais_envelope() {
     assert_eq!(status, 401);
     assert_eq!(error["error"]["code"], "invalid_api_key");
 }
+
+#[tokio::test]
+async fn locally_the_openai_api_takes_any_foreign_key_but_checks_mas_keys() {
+    let app = app(false).await;
+    for (key, status) in [
+        (Some("sk-local"), 200),
+        (None, 200),
+        (Some("mas_00000000_notavalidkeyatallnotavalidkey"), 401),
+    ] {
+        let (got, body) = app.get("/v1/models", key).await;
+        assert_eq!(got, status, "{key:?}: {body}");
+    }
+}
