@@ -510,6 +510,11 @@ impl RunManager {
     /// discarded and requested again, reusing the tool results it had.
     async fn take_over(self: &Arc<Self>, run_id: String, ticket: Ticket) {
         let Some(shared) = &self.shared else { return };
+        // Its lease lapsed (Redis was away) while it still runs here: the
+        // claim made the lease ours again, and nothing else is needed.
+        if self.active.lock().is_ok_and(|a| a.contains_key(&run_id)) {
+            return;
+        }
         let events = match self.log.read(&run_id, 0).await {
             Some((events, false)) => events,
             _ => {
