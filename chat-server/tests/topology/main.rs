@@ -598,6 +598,8 @@ async fn replicas_behind_nginx_survive_death_shutdown_and_restarts() {
     let mut topology = Topology::start(vec![
         // (a) resume on the other replica
         Turn::Slow(a, gap),
+        // A run cancelled through the replica that is not producing it.
+        Turn::Endless,
         // (b) SIGKILL mid-run: a tool step, a slow answer, and the answer again
         // when the surviving replica requests the interrupted step anew.
         Turn::Calls(vec![(
@@ -639,6 +641,27 @@ async fn replicas_behind_nginx_survive_death_shutdown_and_restarts() {
     assert_eq!(
         topology.saved_answer(&session_a).await,
         (a.to_owned(), "complete".to_owned())
+    );
+
+    // A cancel sent to the other replica reaches the producer through Redis.
+    let mut reading = topology.ask("Never stop", |r| !r.text.is_empty()).await;
+    let producer = topology.producer().await;
+    let run_id = reading.run_id.clone().expect("run id");
+    let cancelled = topology
+        .http
+        .post(format!(
+            "{}/api/runs/{run_id}/cancel",
+            topology.replica(1 - producer)
+        ))
+        .send()
+        .await
+        .expect("cancel");
+    assert_eq!(cancelled.status(), 202, "{}", topology.logs());
+    topology.finish(&topology.edge.clone(), &mut reading).await;
+    let session_x = reading.session_id.clone().expect("session");
+    assert_eq!(
+        topology.saved_answer(&session_x).await,
+        ("Partial ".to_owned(), "cancelled".to_owned())
     );
 
     // (b) The producing replica is killed mid-answer; the other carries on.
