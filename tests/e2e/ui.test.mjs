@@ -2,7 +2,8 @@
 // playwright-core, against the built chat-server binary on loopback ports.
 // Two servers: one in offline mode (the offline planner and the real EMIS
 // tools), one whose model is a local fake speaking OpenAI's streaming wire
-// format, scripted by the question (slow answers, hostile Markdown).
+// format, scripted by the question (slow answers, hostile Markdown); and,
+// for one test, two replicas sharing PostgreSQL and Redis.
 //
 // Run: MAS_CHAT_BIN=target/debug/chat-server node --test tests/e2e/ui.test.mjs
 // SCREENSHOTS=docs/screenshots also writes the README's screenshots.
@@ -126,8 +127,9 @@ async function startChat(name, env) {
 /// once: a dropped connection, as a flaky network or a proxy restart makes.
 async function cuttableProxy(target) {
   const sockets = new Set();
+  const proxy = { target };
   const server = net.createServer((client) => {
-    const upstream = net.connect(new URL(target).port, "127.0.0.1");
+    const upstream = net.connect(new URL(proxy.target).port, "127.0.0.1");
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on("close", () => sockets.delete(s));
@@ -136,11 +138,11 @@ async function cuttableProxy(target) {
     client.pipe(upstream).pipe(client);
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  return {
+  return Object.assign(proxy, {
     base: `http://127.0.0.1:${server.address().port}`,
     cut: () => sockets.forEach((s) => s.destroy()),
     close: () => server.close(),
-  };
+  });
 }
 
 let browser, fake, offline, online, secured;
@@ -476,4 +478,65 @@ test("signing in, chatting and signing out when the server requires it", async (
   assert.equal(new URL(page.url()).pathname, "/login", "signed out for good");
   assert.deepEqual(page.errors, []);
   await context.close();
+});
+
+test("a replica that dies mid-answer: the other takes the run over and the page shows the answer once", async () => {
+  // Two replicas on one PostgreSQL database and one Redis, behind a proxy
+  // that can be pointed at the survivor (as a load balancer would).
+  const database = process.env.TEST_DATABASE_URL;
+  assert.ok(database, "TEST_DATABASE_URL is needed (tests/run.sh starts PostgreSQL)");
+  const url = new URL(database);
+  url.pathname = "/mas_e2e_replicas";
+  await new Promise((resolve, reject) => {
+    const psql = spawn("psql", ["-X", "-q", database, "-c", "DROP DATABASE IF EXISTS mas_e2e_replicas", "-c", "CREATE DATABASE mas_e2e_replicas"]);
+    psql.on("exit", (code) => (code === 0 ? resolve() : reject(new Error("psql failed"))));
+  });
+  const redisPort = await freePort();
+  const redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", ""], { stdio: "ignore" });
+  const env = {
+    DATABASE_URL: url.toString(),
+    REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    OPENAI_BASE_URL: `http://127.0.0.1:${fake.address().port}/v1`,
+    OPENAI_API_KEY: "sk-e2e",
+    LLM_PROVIDER: "openai",
+    OPENAI_MODEL: "fake-e2e",
+  };
+  const listening = () =>
+    new Promise((resolve) => {
+      const socket = net.connect(redisPort, "127.0.0.1", () => (socket.end(), resolve(true)));
+      socket.on("error", () => resolve(false));
+    });
+  for (let i = 0; i < 100 && !(await listening()); i++) await new Promise((r) => setTimeout(r, 100));
+  const [first, second] = [await startChat("replica-a", env), await startChat("replica-b", env)];
+  const proxy = await cuttableProxy(first.base);
+  try {
+    const page = await open(proxy.base);
+    await ask(page, "Count slowly, replica");
+    await page.waitForFunction(() => document.querySelector(".message.assistant .markdown")?.textContent.includes("w5"));
+    first.child.kill("SIGKILL");
+    proxy.target = second.base;
+    proxy.cut();
+    // The survivor claims the run when its lease lapses, discards the
+    // interrupted step and answers it again; the page drops what it had shown.
+    await page.waitForFunction(
+      (last) => document.querySelector(".message.assistant .markdown")?.textContent.includes(last),
+      SLOW_WORDS.at(-1),
+      { timeout: 40000 },
+    );
+    await finished(page);
+    assert.deepEqual(words(await answerText(page)), SLOW_WORDS, "every word once, in order");
+    const saved = (await session(second.base, page)).messages;
+    assert.equal(saved[1].status, "complete");
+    assert.equal(saved[1].content, SLOW_TEXT);
+    // The cut connection is logged by the browser; nothing else may be.
+    assert.deepEqual(page.errors.filter((e) => !/ERR_INCOMPLETE_CHUNKED_ENCODING/.test(e)), []);
+    await page.context().close();
+  } finally {
+    proxy.close();
+    for (const server of [first, second]) {
+      server.child.kill("SIGKILL");
+      fs.rmSync(server.dir, { recursive: true, force: true });
+    }
+    redis.kill();
+  }
 });
