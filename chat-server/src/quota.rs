@@ -15,11 +15,10 @@ use redis::{Script, aio::ConnectionManager};
 
 use crate::auth::throttle::{self, LoginThrottle};
 
-/// How long a run's slot lasts without renewal: a replica that dies frees
-/// its users' slots within this time.
+/// How long a run's slot lasts without renewal (the producing replica
+/// renews it with the run's lease, every `runs::redis::LEASE_TICK`): a
+/// replica that dies frees its users' slots within this time.
 pub const RUN_LEASE: Duration = Duration::from_secs(60);
-/// How often a replica renews the slots of its running runs.
-pub const RUN_LEASE_RENEWAL: Duration = Duration::from_secs(20);
 
 /// Takes a run slot if the user has fewer than ARGV[1] live ones. KEYS[1]:
 /// the user's sorted set of run ids scored by lease expiry (ms); ARGV[2]:
