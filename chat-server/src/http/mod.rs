@@ -255,6 +255,18 @@ fn sse(state: &AppState, run_id: String, session_id: String, after: (u64, usize)
             }
         }
     };
+    let mut response = event_stream(body);
+    response.headers_mut().insert(
+        protocol::HEADER.0,
+        HeaderValue::from_static(protocol::HEADER.1),
+    );
+    response
+}
+
+/// An SSE response: not cached, not buffered by nginx.
+pub fn event_stream(
+    body: impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static,
+) -> Response {
     let mut response = Response::new(Body::from_stream(body));
     let headers = response.headers_mut();
     headers.insert(
@@ -263,10 +275,6 @@ fn sse(state: &AppState, run_id: String, session_id: String, after: (u64, usize)
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    headers.insert(
-        protocol::HEADER.0,
-        HeaderValue::from_static(protocol::HEADER.1),
-    );
     response
 }
 

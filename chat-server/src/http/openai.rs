@@ -21,7 +21,7 @@ use std::{
 
 use axum::{
     Extension, Json, Router,
-    body::{Body, Bytes},
+    body::Bytes,
     extract::{Path, Request, State, rejection::JsonRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     middleware::Next,
@@ -834,13 +834,5 @@ fn stream(
         }
         yield Ok(Bytes::from_static(b"data: [DONE]\n\n"));
     };
-    let mut response = Response::new(Body::from_stream(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    super::event_stream(body)
 }

@@ -65,6 +65,18 @@ redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[3])
 return 1
 ";
 
+/// Takes the lease of a new run with its ticket, in one round trip (it is on
+/// the way to the first token). KEYS: lease, live set, meta hash; ARGV:
+/// replica id, lease (ms), run id, ticket.
+const HOLD: &str = r"
+redis.call('HSET', KEYS[3], 'ticket', ARGV[4])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[3])
+return 1
+";
+
 /// Renews a lease this replica holds. KEYS: lease, live set; ARGV as CLAIM.
 /// Returns 0 when the lease was lost (another replica took the run).
 const RENEW: &str = r"
@@ -394,6 +406,7 @@ pub struct Leases {
     /// This replica's id (the lease holder's name).
     pub replica: String,
     claim: Script,
+    hold: Script,
     renew: Script,
     release: Script,
 }
@@ -404,6 +417,7 @@ impl Leases {
             redis,
             replica: uuid::Uuid::new_v4().to_string(),
             claim: Script::new(CLAIM),
+            hold: Script::new(HOLD),
             renew: Script::new(RENEW),
             release: Script::new(RELEASE),
         }
@@ -423,25 +437,18 @@ impl Leases {
     /// it over needs to know).
     pub async fn hold(&self, run_id: &str, ticket: &str) -> bool {
         let mut redis = self.redis.clone();
-        let stored: redis::RedisResult<()> = redis::cmd("HSET")
-            .arg(meta_key(run_id))
-            .arg("ticket")
+        let held: redis::RedisResult<i64> = self
+            .hold
+            .key(lease_key(run_id))
+            .key(LIVE)
+            .key(meta_key(run_id))
+            .arg(&self.replica)
+            .arg(LEASE.as_millis() as u64)
+            .arg(run_id)
             .arg(ticket)
-            .query_async(&mut redis)
+            .invoke_async(&mut redis)
             .await;
-        logged("ticket", stored).is_some()
-            && self
-                .run_script(
-                    &self.claim,
-                    run_id,
-                    &[
-                        self.replica.clone(),
-                        LEASE.as_millis().to_string(),
-                        run_id.to_owned(),
-                    ],
-                )
-                .await
-                == Some(1)
+        logged("lease", held) == Some(1)
     }
 
     /// Renews this replica's leases; returns the runs whose lease was lost.

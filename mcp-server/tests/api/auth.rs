@@ -5,7 +5,7 @@
 use std::{collections::HashMap, sync::Arc};
 
 use figment::providers::Serialized;
-use mcp_server::{Application, http, settings::Settings};
+use mcp_server::{Application, settings::Settings};
 use reqwest::{StatusCode, header};
 use rmcp::{
     ServiceExt,
@@ -16,7 +16,7 @@ use rmcp::{
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use crate::helpers::embedded_backend;
+use crate::helpers::{self, embedded_backend};
 
 fn settings(pairs: &[(&str, Value)]) -> Settings {
     let mut figment = Settings::defaults();
@@ -26,28 +26,16 @@ fn settings(pairs: &[(&str, Value)]) -> Settings {
     Settings::from_figment(figment).expect("settings")
 }
 
-/// A server with `settings` on a loopback port: its base URL.
+/// The embedded tools served with `settings`: base URL and stop token.
 async fn serve(settings: &Settings) -> (String, CancellationToken) {
-    let state = Arc::new(mcp_server::tools::ServerState {
+    let state = mcp_server::tools::ServerState {
         backend: embedded_backend(),
         cache: Arc::new(mcp_server::cache::NoCache),
         tavily: None,
         tool_timeout: std::time::Duration::from_secs(10),
         fixtures: None,
-    });
-    let shutdown = CancellationToken::new();
-    let router = http::router(state, settings, shutdown.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-    });
-    (base, shutdown)
+    };
+    helpers::serve(state, settings).await
 }
 
 fn initialize() -> Value {

@@ -109,18 +109,7 @@ impl TestApp {
 
     pub async fn with_state(state: ServerState) -> Self {
         init_logs();
-        let shutdown = CancellationToken::new();
-        let router = http::router(Arc::new(state), &settings(), shutdown.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-        });
+        let (base, shutdown) = serve(state, &settings()).await;
         let transport = StreamableHttpClientTransport::from_uri(format!("{base}/mcp"));
         let client = ().serve(transport).await.expect("MCP client connects");
         TestApp {
@@ -186,4 +175,22 @@ macro_rules! on_both_backends {
                async fn $name() { super::$name($crate::helpers::TestApp::postgres().await).await } )*
         }
     };
+}
+
+/// The HTTP server over `state` with `settings` on a loopback port: its base
+/// URL, and the token that stops it.
+pub async fn serve(state: ServerState, settings: &Settings) -> (String, CancellationToken) {
+    let shutdown = CancellationToken::new();
+    let router = http::router(Arc::new(state), settings, shutdown.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+    });
+    (base, shutdown)
 }
