@@ -4,28 +4,23 @@
 //! to first token each adds, relayed tokens/s, and what 2,000 concurrent
 //! streams cost. Run: `cargo bench -p chat-server --bench relay`.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use axum::{
     Router, body::Body, extract::State, response::Response, routing::post, serve::ListenerExt,
 };
 use bytes::Bytes;
 use chat_server::{
-    agent::{AgentDef, AgentRunner, AgentSet, RunLimits},
-    http::{self, AppState},
+    app::Application,
+    domain::Message,
     providers::{
-        ChatRequest, LlmProvider, Message, ProviderEvent,
+        ChatRequest, LlmProvider, ProviderEvent,
         client::HttpPolicy,
-        registry::Registry,
         vendors::{Vendor, VendorProvider},
     },
-    runs::{MemoryRunLog, RunManager},
-    store::sql::SqlStore,
-    toolbox::Toolbox,
+    settings::{Settings, sources},
 };
+use figment::providers::Serialized;
 use futures::StreamExt;
 use serde_json::json;
 
@@ -161,58 +156,36 @@ async fn main() {
     .await;
     let dir = std::env::temp_dir().join(format!("mas-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let store = Arc::new(
-        SqlStore::connect(&format!("sqlite://{}", dir.join("chat.db").display()), 8)
-            .await
-            .expect("store"),
-    );
-    let settings =
-        mcp_server::settings::Settings::from_figment(mcp_server::settings::Settings::defaults())
-            .expect("settings");
-    let toolbox = Arc::new(Toolbox::embedded(&settings).await.expect("tools"));
-    let provider = Arc::new(
-        VendorProvider::new(
-            Vendor::OpenAi,
-            "fake",
-            &format!("{fake_url}/v1"),
-            None,
-            HttpPolicy::default(),
-        )
-        .expect("provider"),
-    );
-    let relay = AgentDef {
-        name: "relay".into(),
-        title: "Relay".into(),
-        description: "Answers directly".into(),
-        provider: None,
-        model: None,
-        system_prompt: "Answer.".into(),
-        tools: vec![],
-        handoffs: vec![],
-        requires_tool: None,
-    };
-    let agents = AgentSet::new(vec![relay]).expect("agents");
-    let runner = Arc::new(AgentRunner::new(
-        agents,
-        Arc::new(Registry::single(provider.clone())),
-        toolbox,
-        RunLimits::default(),
-    ));
-    let manager = Arc::new(RunManager::new(
-        store.clone(),
-        runner,
-        Arc::new(MemoryRunLog::new(Duration::from_secs(30))),
-        10_000,
-    ));
-    let chat_url = serve(http::router(AppState {
-        manager,
-        auth: chat_server::auth::Auth::new(store.clone(), false),
-        limiter: None,
-        store,
-        heartbeat: Duration::from_secs(15),
-        hardening: Default::default(),
-    }))
-    .await;
+    // The chat server as it runs, with one agent that answers directly
+    // (no tools), the fake as its model, and no limits in the way.
+    let relay = json!([{ "name": "relay", "title": "Relay", "description": "Answers directly",
+        "system_prompt": "Answer." }]);
+    let figment = sources::figment(None, false, &[])
+        .merge(Serialized::default("chat_port", 0))
+        .merge(Serialized::default(
+            "database_url",
+            format!("sqlite://{}", dir.join("chat.db").display()),
+        ))
+        .merge(Serialized::default("max_concurrent_sessions", 10_000))
+        .merge(Serialized::default("rate_limit_chat_per_second", 0))
+        .merge(Serialized::default(
+            "openai_base_url",
+            format!("{fake_url}/v1"),
+        ))
+        .merge(Serialized::default("llm_model", "fake"))
+        .merge(Serialized::default("agents", relay));
+    let settings = Settings::from_figment(&figment).expect("settings");
+    let app = Application::build(settings).await.expect("the chat server");
+    let chat_url = format!("http://{}", app.local_addr().expect("addr"));
+    tokio::spawn(app.serve(tokio_util::sync::CancellationToken::new()));
+    let provider = VendorProvider::new(
+        Vendor::OpenAi,
+        "fake",
+        &format!("{fake_url}/v1"),
+        None,
+        HttpPolicy::default(),
+    )
+    .expect("provider");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(4_000)
         .build()

@@ -1,16 +1,22 @@
-//! MAS chat server: LLM providers (Gemini, OpenAI-compatible, Anthropic, the
-//! offline planner), the EMIS tools in process, and `ask`. Agents, runs and
-//! the streaming HTTP API build on these.
+//! MAS chat server: LLM agents that call the EMIS tools over MCP, with runs
+//! streamed over SSE to the web UI and API clients.
+//!
+//! From the ground up: `domain` (the shared vocabulary), `store` (sessions,
+//! users, the audit log), `providers` (LLM vendors), `toolbox` (the MCP
+//! client pool), `agent` (definitions, the loop, the transcript, the offline
+//! planner), `limits` (rate limits, quotas, sign-in lockouts), `auth`,
+//! `runs` (admission, plan, producer, log, handover), `http` (routes, SSE),
+//! then `settings`, `app` (`Application::build` / `serve`) and `commands`
+//! (the CLI's `user`, `key` and `ask`).
 
-pub mod admin;
 pub mod agent;
 pub mod app;
-pub mod ask;
 pub mod auth;
+pub mod commands;
+pub mod domain;
 pub mod http;
+pub mod limits;
 pub mod providers;
-pub mod quota;
-pub mod ratelimit;
 pub mod runs;
 pub mod settings;
 pub mod store;

@@ -174,7 +174,7 @@ async fn require(State(auth): State<McpAuth>, request: Request, next: Next) -> R
     match auth.verifier.verify(token.filter(|t| !t.is_empty())).await {
         Ok(scopes) if scopes.iter().any(|s| s == SCOPE) => next.run(request).await,
         Ok(_) => {
-            let mut response = crate::hardening::error(
+            let mut response = platform::error(
                 StatusCode::FORBIDDEN,
                 "insufficient_scope",
                 "the token lacks the \"mcp\" scope",
@@ -190,8 +190,7 @@ async fn require(State(auth): State<McpAuth>, request: Request, next: Next) -> R
             response
         }
         Err(reason) => {
-            let mut response =
-                crate::hardening::error(StatusCode::UNAUTHORIZED, "unauthorized", &reason);
+            let mut response = platform::error(StatusCode::UNAUTHORIZED, "unauthorized", &reason);
             let mut params = vec![("resource_metadata", metadata.as_str())];
             if value.is_some() {
                 params.insert(0, ("error", "invalid_token"));

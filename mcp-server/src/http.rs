@@ -20,7 +20,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     settings::Settings,
-    telemetry::metrics_handle,
     tools::{EmisServer, ServerState},
 };
 
@@ -35,16 +34,15 @@ struct AppState {
 /// Builds the router; `shutdown` ends open MCP sessions and streams.
 pub fn router(state: Arc<ServerState>, settings: &Settings, shutdown: CancellationToken) -> Router {
     // Install the recorder before the first request so no early metric is lost.
-    metrics_handle();
-    let mcp = mcp_routes(state.clone(), settings, shutdown, settings.mcp_auth(None));
+    platform::telemetry::metrics_handle();
     let hardening = settings.hardening();
+    let mcp = mcp_routes(state.clone(), &hardening, shutdown, settings.mcp_auth(None));
     let operations = Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics));
-    hardening
-        .apply(hardening.time_limited(operations).merge(mcp))
-        .layer(middleware::from_fn(crate::hardening::headers))
+        .route("/metrics", get(|| async { platform::telemetry::render() }));
+    let router = hardening.apply(hardening.time_limited(operations).merge(mcp));
+    platform::headers::secured(router, false)
         .layer(middleware::from_fn(track))
         .with_state(AppState { server: state })
 }
@@ -53,18 +51,18 @@ pub fn router(state: Arc<ServerState>, settings: &Settings, shutdown: Cancellati
 /// for this server and for a chat server that serves the tools itself.
 pub fn mcp_routes<S: Clone + Send + Sync + 'static>(
     state: Arc<ServerState>,
-    settings: &Settings,
+    hardening: &platform::Hardening,
     shutdown: CancellationToken,
     auth: Option<crate::auth::McpAuth>,
 ) -> Router<S> {
     let mut config = StreamableHttpServerConfig::default()
-        .with_allowed_hosts(settings.allowed_hosts.clone())
+        .with_allowed_hosts(hardening.allowed_hosts.clone())
         .with_cancellation_token(shutdown)
         .with_max_request_body_bytes(MAX_BODY_BYTES);
-    if !settings.cors_origins.is_empty() {
-        config = config.with_allowed_origins(settings.cors_origins.clone());
+    if !hardening.cors_origins.is_empty() {
+        config = config.with_allowed_origins(hardening.cors_origins.clone());
     }
-    if settings.allowed_hosts.iter().any(|h| h == "*") {
+    if hardening.allowed_hosts.iter().any(|h| h == "*") {
         config = config.disable_allowed_hosts();
     }
     let service = StreamableHttpService::new(
@@ -103,16 +101,6 @@ async fn ready(State(app): State<AppState>) -> Response {
                 .into_response()
         }
     }
-}
-
-async fn metrics() -> impl IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        metrics_handle().render(),
-    )
 }
 
 /// Counts and times every request by route template (never the raw path).

@@ -1,19 +1,19 @@
 //! MAS MCP server: the EMIS backend's tools (schools, statistics, nearby
 //! schools, learning content, web search) over the Model Context Protocol.
 //!
-//! `build_state` assembles what every session shares; `router` serves it over
-//! Streamable HTTP; `serve_stdio` over stdin/stdout.
+//! `build_state` assembles what every session shares from an `EmisConfig`
+//! (this server's settings, or the chat server's when it serves the tools in
+//! process); `http::router` serves it over Streamable HTTP; `serve_stdio`
+//! over stdin/stdout. The HTTP plumbing it shares with the chat server
+//! (hosts, headers, limits, logging, signals) is the `platform` crate.
 
 pub mod auth;
 pub mod backend;
 pub mod cache;
 pub mod conformance;
 pub mod emis;
-pub mod hardening;
 pub mod http;
 pub mod settings;
-pub mod signals;
-pub mod telemetry;
 pub mod tools;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -21,7 +21,7 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use rmcp::ServiceExt;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -34,21 +34,37 @@ use crate::{
     tools::{EmisServer, ServerState, Tavily},
 };
 
-/// Builds the backend, cache and web search the settings ask for.
-pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<ServerState>> {
+/// What the EMIS tools need, whoever serves them: this server (from its
+/// `Settings`), or the chat server running them in process (from its own).
+#[derive(Debug, Clone)]
+pub struct EmisConfig {
+    /// PostgreSQL with the imported data; the bundled data in memory when unset.
+    pub database_url: Option<SecretString>,
+    pub database_max_connections: u32,
+    /// Shared tool-result cache; in process when unset.
+    pub redis_url: Option<SecretString>,
+    /// Seconds a cached result lives (0: no cache).
+    pub cache_ttl: u64,
+    pub cache_capacity: u64,
+    /// Enables `web_search`.
+    pub tavily_api_key: Option<SecretString>,
+    pub tavily_base_url: String,
+    pub web_search_timeout: Duration,
+    pub tool_timeout: Duration,
+    /// Serve the conformance suite's fixtures too.
+    pub conformance: bool,
+}
+
+/// Builds the backend, cache and web search `config` asks for.
+pub async fn build_state(config: &EmisConfig) -> anyhow::Result<Arc<ServerState>> {
+    let settings = config;
     let backend: Arc<dyn EmisBackend> = match &settings.database_url {
         Some(url) => Arc::new(
             PostgresBackend::connect(url.expose_secret(), settings.database_max_connections)
                 .await
-                .context("connecting to DATABASE_URL")?,
+                .context("connecting to the EMIS database")?,
         ),
-        None => {
-            let data = Dataset::bundled().context("loading the bundled data sets")?;
-            for report in &data.reports {
-                tracing::info!(report = %report, "bundled data loaded");
-            }
-            Arc::new(EmbeddedBackend::new(data))
-        }
+        None => bundled()?,
     };
     let ttl = Duration::from_secs(settings.cache_ttl);
     let cache: Arc<dyn ToolCache> = match (&settings.redis_url, settings.cache_ttl) {
@@ -67,13 +83,13 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<ServerState>
             Tavily::new(
                 &settings.tavily_base_url,
                 key.clone(),
-                Duration::from_secs(settings.web_search_timeout),
+                settings.web_search_timeout,
             )
             .context("building the Tavily client")?,
         ),
         None => None,
     };
-    let fixtures = settings.mcp_conformance.then(Fixtures::default);
+    let fixtures = settings.conformance.then(Fixtures::default);
     tracing::info!(
         backend = backend.kind(),
         cache = cache.kind(),
@@ -85,9 +101,26 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<Arc<ServerState>
         backend,
         cache,
         tavily,
-        tool_timeout: settings.tool_timeout(),
+        tool_timeout: settings.tool_timeout,
         fixtures,
     }))
+}
+
+/// The bundled data sets, indexed once per process: they never change, so a
+/// process that builds the tools more than once (the tests, the benchmarks)
+/// shares one index.
+fn bundled() -> anyhow::Result<Arc<EmbeddedBackend>> {
+    static BUNDLED: std::sync::OnceLock<Arc<EmbeddedBackend>> = std::sync::OnceLock::new();
+    if let Some(backend) = BUNDLED.get() {
+        return Ok(backend.clone());
+    }
+    let data = Dataset::bundled().context("loading the bundled data sets")?;
+    for report in &data.reports {
+        tracing::info!(report = %report, "bundled data loaded");
+    }
+    Ok(BUNDLED
+        .get_or_init(|| Arc::new(EmbeddedBackend::new(data)))
+        .clone())
 }
 
 /// A bound HTTP server, ready to serve.
@@ -105,7 +138,7 @@ impl Application {
                  more comma-separated random tokens (clients send Authorization: Bearer <token>)"
             );
         }
-        let state = build_state(settings).await?;
+        let state = build_state(&settings.emis()).await?;
         let listener = TcpListener::bind((settings.mcp_host.as_str(), settings.mcp_port))
             .await
             .with_context(|| format!("binding {}:{}", settings.mcp_host, settings.mcp_port))?;
@@ -135,7 +168,7 @@ impl Application {
 
 /// Serves one MCP session over stdin/stdout until the client disconnects.
 pub async fn serve_stdio(settings: &Settings) -> anyhow::Result<()> {
-    let state = build_state(settings).await?;
+    let state = build_state(&settings.emis()).await?;
     let service = EmisServer::new(state)
         .serve(rmcp::transport::stdio())
         .await

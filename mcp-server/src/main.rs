@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use figment::providers::Serialized;
-use mcp_server::{Application, backend::postgres, serve_stdio, settings::Settings, telemetry};
+use mcp_server::{Application, backend::postgres, serve_stdio, settings::Settings};
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
@@ -68,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let settings = Settings::from_figment(figment)?;
-    telemetry::init_logging(&settings.log_level, settings.log_format == "json");
+    platform::telemetry::init_logging(settings.log_filter(), settings.log_format == "json");
 
     match cli.command.unwrap_or(Command::Serve {
         host: None,
@@ -98,6 +98,6 @@ async fn main() -> anyhow::Result<()> {
 
 /// Cancels `token` on Ctrl-C or SIGTERM.
 async fn on_signal(token: CancellationToken) {
-    mcp_server::signals::terminated().await;
+    platform::signals::terminated().await;
     token.cancel();
 }

@@ -27,6 +27,7 @@ pub const ENV_VARS: &[&str] = &[
     "TOOL_EXECUTION_TIMEOUT",
     "WEB_SEARCH_TIMEOUT",
     "LOG_LEVEL",
+    "RUST_LOG",
     "LOG_FORMAT",
     "ENVIRONMENT",
     "MCP_CONFORMANCE",
@@ -64,6 +65,9 @@ pub struct Settings {
     /// Seconds a Tavily request may take.
     pub web_search_timeout: u64,
     pub log_level: String,
+    /// `RUST_LOG`-style directives; override `log_level` when set.
+    #[serde(default)]
+    pub rust_log: Option<String>,
     /// `json` or `text`.
     pub log_format: String,
     /// `development` or `production`.
@@ -157,15 +161,35 @@ impl Settings {
     }
 
     /// The HTTP hardening these settings ask for.
-    pub fn hardening(&self) -> crate::hardening::Hardening {
-        crate::hardening::Hardening {
+    pub fn hardening(&self) -> platform::Hardening {
+        platform::Hardening {
             allowed_hosts: self.allowed_hosts.clone(),
             cors_origins: self.cors_origins.clone(),
             // Checked in `validate`.
-            trusted_proxies: crate::hardening::parse_proxies(&self.trusted_proxies)
-                .unwrap_or_default(),
+            trusted_proxies: platform::parse_proxies(&self.trusted_proxies).unwrap_or_default(),
             ..Default::default()
         }
+    }
+
+    /// What the EMIS tools need of these settings.
+    pub fn emis(&self) -> crate::EmisConfig {
+        crate::EmisConfig {
+            database_url: self.database_url.clone(),
+            database_max_connections: self.database_max_connections,
+            redis_url: self.redis_url.clone(),
+            cache_ttl: self.cache_ttl,
+            cache_capacity: self.cache_capacity,
+            tavily_api_key: self.tavily_api_key.clone(),
+            tavily_base_url: self.tavily_base_url.clone(),
+            web_search_timeout: Duration::from_secs(self.web_search_timeout),
+            tool_timeout: self.tool_timeout(),
+            conformance: self.mcp_conformance,
+        }
+    }
+
+    /// The logging filter: `RUST_LOG` when set, else `LOG_LEVEL`.
+    pub fn log_filter(&self) -> &str {
+        self.rust_log.as_deref().unwrap_or(&self.log_level)
     }
 
     /// Loads defaults, then `file` (TOML) if given, then the environment.
@@ -226,7 +250,7 @@ impl Settings {
                 self.environment
             )));
         }
-        crate::hardening::parse_proxies(&self.trusted_proxies).map_err(SettingsError)?;
+        platform::parse_proxies(&self.trusted_proxies).map_err(SettingsError)?;
         if self.tool_execution_timeout == 0 {
             return Err(SettingsError(
                 "TOOL_EXECUTION_TIMEOUT: must be at least 1 second".into(),

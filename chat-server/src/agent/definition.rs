@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use wildmatch::WildMatch;
 
-use crate::providers::ToolSpec;
+use crate::domain::ToolSpec;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct AgentDef {

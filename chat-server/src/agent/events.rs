@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::providers::Usage;
+use crate::domain::Usage;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -52,7 +52,7 @@ pub enum RunEvent {
     /// The model called tools the API client runs itself; the run ends
     /// next, and the client's next request carries their results.
     ClientToolCalls {
-        calls: Vec<crate::providers::ToolCall>,
+        calls: Vec<crate::domain::ToolCall>,
     },
     /// The run changed replicas in the middle of step `step`: what that step
     /// streamed so far is void, and the step starts again.

@@ -10,18 +10,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use async_trait::async_trait;
 use futures::{Stream, StreamExt, stream::FuturesUnordered};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::{AgentDef, AgentSet, RunEvent};
+use super::{AgentDef, AgentSet, RunEvent, tools::ToolExecutor, tools::truncate};
 use crate::{
-    providers::{
-        ChatRequest, LlmProvider, Message, ProviderEvent, ToolCall, ToolResult, ToolSpec,
-        registry::Registry,
-    },
-    toolbox::Toolbox,
+    domain::{Message, ToolCall, ToolResult, ToolSpec},
+    providers::{ChatRequest, LlmProvider, ProviderEvent, registry::Registry},
 };
 
 /// Prefix of the handoff tools offered to an agent.
@@ -44,29 +40,6 @@ impl Default for RunLimits {
             tool_timeout: Duration::from_secs(30),
             max_tool_output: 16_000,
         }
-    }
-}
-
-/// Runs tools for the agents (the MCP client pool in production).
-#[async_trait]
-pub trait ToolExecutor: Send + Sync {
-    /// The tools as they stand now (a server's list can change).
-    fn tools(&self) -> Vec<ToolSpec>;
-    /// Each tool server by name and whether it answers, the main one first.
-    async fn health(&self) -> Vec<(String, bool)>;
-    async fn call(&self, call: &ToolCall) -> ToolResult;
-}
-
-#[async_trait]
-impl ToolExecutor for Toolbox {
-    fn tools(&self) -> Vec<ToolSpec> {
-        Toolbox::tools(self)
-    }
-    async fn call(&self, call: &ToolCall) -> ToolResult {
-        Toolbox::call(self, call).await
-    }
-    async fn health(&self) -> Vec<(String, bool)> {
-        Toolbox::health(self).await
     }
 }
 
@@ -342,17 +315,4 @@ impl AgentRunner {
             yield RunEvent::Failed { message: format!("no final answer after {} model steps", self.limits.max_steps) };
         }
     }
-}
-
-/// Cuts `text` to `max` characters, saying how much was left out.
-pub fn truncate(text: &str, max: usize) -> String {
-    let total = text.chars().count();
-    if total <= max {
-        return text.to_owned();
-    }
-    let kept: String = text.chars().take(max).collect();
-    format!(
-        "{kept}\n[output truncated: {} of {total} characters shown]",
-        max
-    )
 }

@@ -1,20 +1,22 @@
-//! The browser's sign-in cookie: `mas_session=<token>.<signature>`, where the
-//! token is 32 random characters and the signature is HMAC-SHA256 of it
-//! under `SECRET_KEY`. A tampered cookie fails the signature before any
-//! lookup; a valid one is looked up by the token's SHA-256 (so a database
-//! leak does not leak live cookies) and can be revoked server-side.
+//! The browser's sign-in cookie, `mas_session`: a random token signed with a
+//! key derived from `SECRET_KEY` (axum-extra's signed cookie jar, HMAC-SHA256),
+//! HttpOnly, SameSite=Lax, `Secure` behind TLS. A tampered cookie fails the
+//! signature before any lookup; a valid one is looked up by the token's
+//! SHA-256 (so a database leak does not leak live cookies) and can be revoked
+//! server-side.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
-use super::keys;
+use axum::http::HeaderMap;
+use axum_extra::extract::{
+    CookieJar, SignedCookieJar,
+    cookie::{Cookie, Key, SameSite},
+};
 
 pub const NAME: &str = "mas_session";
 
 /// Signs and checks sign-in cookies.
 #[derive(Clone)]
 pub struct CookieKey {
-    secret: Vec<u8>,
+    key: Key,
     /// Adds `Secure` (set when the server is reached over TLS).
     pub secure: bool,
 }
@@ -27,97 +29,98 @@ impl std::fmt::Debug for CookieKey {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+/// Shortest `SECRET_KEY` accepted (the key derivation needs 32 bytes).
+pub const MIN_SECRET_BYTES: usize = 32;
 
 impl CookieKey {
-    pub fn new(secret: &[u8], secure: bool) -> Self {
-        CookieKey {
-            secret: secret.to_vec(),
+    /// A key derived from `secret`; `None` when it is shorter than
+    /// `MIN_SECRET_BYTES`.
+    pub fn new(secret: &[u8], secure: bool) -> Option<Self> {
+        (secret.len() >= MIN_SECRET_BYTES).then(|| CookieKey {
+            key: Key::derive_from(secret),
             secure,
-        }
+        })
     }
 
     /// A key for this process only (local use without `SECRET_KEY`): cookies
     /// do not survive a restart.
     pub fn ephemeral() -> Self {
-        CookieKey::new(keys::random(48).as_bytes(), false)
+        CookieKey {
+            key: Key::generate(),
+            secure: false,
+        }
     }
 
-    fn mac(&self) -> Hmac<Sha256> {
-        // HMAC takes keys of any length; this cannot fail.
-        #[allow(clippy::expect_used)]
-        <Hmac<Sha256> as Mac>::new_from_slice(&self.secret).expect("HMAC accepts any key length")
+    /// The token of a request's sign-in cookie whose signature holds.
+    pub fn token(&self, headers: &HeaderMap) -> Option<String> {
+        SignedCookieJar::from_headers(headers, self.key.clone())
+            .get(NAME)
+            .map(|c| c.value().to_owned())
     }
 
-    /// A new cookie value and the token it carries.
-    pub fn issue(&self) -> (String, String) {
-        let token = keys::random(32);
-        let mut mac = self.mac();
-        mac.update(token.as_bytes());
-        let signature = hex(&mac.finalize().into_bytes());
-        (format!("{token}.{signature}"), token)
+    /// The jar that sets a sign-in cookie carrying `token` for `max_age` seconds.
+    pub fn set(&self, token: &str, max_age: i64) -> SignedCookieJar {
+        let cookie = Cookie::build((NAME, token.to_owned()))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure)
+            .max_age(cookie::time::Duration::seconds(max_age));
+        SignedCookieJar::new(self.key.clone()).add(cookie)
     }
 
-    /// The token of a cookie value whose signature holds.
-    pub fn verify<'a>(&self, value: &'a str) -> Option<&'a str> {
-        let (token, signature) = value.split_once('.')?;
-        let signature: Vec<u8> = (0..signature.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(signature.get(i..i + 2)?, 16).ok())
-            .collect::<Option<_>>()?;
-        let mut mac = self.mac();
-        mac.update(token.as_bytes());
-        // Constant-time comparison.
-        mac.verify_slice(&signature).ok()?;
-        Some(token)
-    }
-
-    /// `Set-Cookie` for a sign-in lasting `max_age` seconds.
-    pub fn set(&self, value: &str, max_age: i64) -> String {
-        let secure = if self.secure { "; Secure" } else { "" };
-        format!("{NAME}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
-    }
-
-    /// `Set-Cookie` that removes the cookie.
-    pub fn clear(&self) -> String {
+    /// The jar that removes the sign-in cookie.
+    pub fn clear(&self) -> SignedCookieJar {
         self.set("", 0)
     }
 }
 
-/// The `mas_session` value among a request's `Cookie` headers.
-pub fn from_headers(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == NAME)
-        .map(|(_, value)| value)
+/// Whether a request carries a sign-in cookie at all (signed or not).
+pub fn presented(headers: &HeaderMap) -> bool {
+    CookieJar::from_headers(headers).get(NAME).is_some()
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::{http::HeaderValue, response::IntoResponse};
+
     use super::*;
+
+    /// The `name=value` a browser sends back for the jar's cookie.
+    fn sent_back(jar: SignedCookieJar) -> (HeaderMap, String) {
+        let response = jar.into_response();
+        let set = response.headers()["set-cookie"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        let pair = set.split(';').next().expect("pair").to_owned();
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "cookie",
+            HeaderValue::from_str(&pair).expect("header value"),
+        );
+        (headers, set)
+    }
 
     #[test]
     fn a_cookie_verifies_only_untampered_and_under_its_own_key() {
-        let key = CookieKey::new(b"a secret key of some length", true);
-        let (value, token) = key.issue();
-        assert_eq!(key.verify(&value), Some(token.as_str()));
-        let mut tampered = value.clone();
-        tampered.replace_range(0..1, if value.starts_with('a') { "b" } else { "a" });
-        assert_eq!(key.verify(&tampered), None);
-        assert_eq!(key.verify(&format!("{value}0")), None);
-        assert_eq!(key.verify(&token), None);
-        assert_eq!(CookieKey::new(b"another key", true).verify(&value), None);
-        let header = key.set(&value, 3600);
+        let key = CookieKey::new(b"a secret key of some length, 32+ bytes", true).expect("key");
+        let (headers, set) = sent_back(key.set("token-1", 3600));
+        assert_eq!(key.token(&headers).as_deref(), Some("token-1"));
         assert!(
-            header.contains("HttpOnly")
-                && header.contains("SameSite=Lax")
-                && header.ends_with("Secure")
+            set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Secure"),
+            "{set}"
         );
+        let pair = headers["cookie"].to_str().expect("ascii").to_owned();
+        let mut tampered = HeaderMap::new();
+        tampered.insert(
+            "cookie",
+            HeaderValue::from_str(&pair.replace("token-1", "token-2")).expect("value"),
+        );
+        assert_eq!(key.token(&tampered), None, "a changed token fails");
+        assert!(presented(&tampered));
+        let other = CookieKey::new(b"another secret key, also 32 bytes long", true).expect("key");
+        assert_eq!(other.token(&headers), None, "another key's cookie fails");
+        assert!(CookieKey::new(b"too short", true).is_none());
     }
 }

@@ -2,208 +2,41 @@
 //! key: random, shown once, stored as a SHA-256 hash, with scopes, expiry and
 //! revocation); browsers sign in with a password and carry a signed cookie
 //! (`cookie`), sending its CSRF token with every change. Users have a role
-//! (`user` or `admin`) and an Argon2id password.
+//! (`user` or `admin`) and an Argon2id password (`password`); `accounts`
+//! creates users and keys.
 //!
 //! Auth is *required* with `ENVIRONMENT=production` or `AUTH_REQUIRED=true`:
 //! then every API call needs a valid key or sign-in. Otherwise (the local
 //! default) a call without credentials acts as the local user, who sees
 //! everything; credentials that are sent are still checked, and their user
-//! owns what they create.
+//! owns what they create. Refusals are `AuthError`s; the HTTP layer turns
+//! them into statuses.
 
+pub mod accounts;
 pub mod cookie;
+pub mod error;
 pub mod keys;
 pub mod password;
-pub mod throttle;
+pub mod principal;
+
+mod mcp;
+mod sign_in;
 
 use std::sync::Arc;
 
-use axum::{
-    extract::{Request, State},
-    http::{HeaderMap, HeaderValue, header},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
-use serde::{Deserialize, Serialize};
+use axum::http::{HeaderMap, header};
+use axum_extra::headers::{Authorization, HeaderMapExt, authorization::Bearer};
 
 use self::cookie::CookieKey;
+pub use self::{error::AuthError, principal::Principal};
 use crate::{
-    http::error::AppError,
-    store::users::{Login, SecurityEvent, UserStore},
+    domain::{Scope, UserRole},
+    limits::Logins,
+    store::{
+        now_ms,
+        users::{SecurityEvent, UserStore},
+    },
 };
-
-/// A user's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserRole {
-    User,
-    Admin,
-}
-
-impl UserRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserRole::User => "user",
-            UserRole::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "user" => Some(UserRole::User),
-            "admin" => Some(UserRole::Admin),
-            _ => None,
-        }
-    }
-}
-
-/// What an API key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Scope {
-    /// Start runs, follow and cancel them, rename and delete sessions.
-    #[serde(rename = "chat")]
-    Chat,
-    /// List and read sessions.
-    #[serde(rename = "sessions:read")]
-    SessionsRead,
-    /// Use the EMIS tools over MCP at `/mcp`.
-    #[serde(rename = "mcp")]
-    Mcp,
-    /// Everything, for every user (an admin user's key only).
-    #[serde(rename = "admin")]
-    Admin,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::Chat, Scope::SessionsRead, Scope::Mcp, Scope::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Chat => "chat",
-            Scope::SessionsRead => "sessions:read",
-            Scope::Mcp => "mcp",
-            Scope::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
-    }
-
-    /// Parses a comma- or space-separated list, naming what is not a scope.
-    pub fn parse_list(s: &str) -> Result<Vec<Scope>, String> {
-        let mut scopes = Vec::new();
-        for word in s.split([',', ' ']).filter(|w| !w.is_empty()) {
-            let scope = Scope::parse(word).ok_or_else(|| {
-                format!("{word:?} is not a scope (chat, sessions:read, mcp or admin)")
-            })?;
-            if !scopes.contains(&scope) {
-                scopes.push(scope);
-            }
-        }
-        Ok(scopes)
-    }
-}
-
-/// The caller of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    /// `None` for the local user (no auth configured).
-    pub user_id: Option<String>,
-    pub username: String,
-    pub role: UserRole,
-    pub scopes: Vec<Scope>,
-    /// The sign-in's CSRF token when a browser cookie authenticated the call.
-    pub csrf: Option<String>,
-}
-
-impl Principal {
-    /// The single user of a local install without auth: may do everything.
-    pub fn local() -> Self {
-        Principal {
-            user_id: None,
-            username: "local".into(),
-            role: UserRole::Admin,
-            scopes: Scope::ALL.to_vec(),
-            csrf: None,
-        }
-    }
-
-    pub fn allows(&self, scope: Scope) -> bool {
-        self.scopes.contains(&scope) || self.scopes.contains(&Scope::Admin)
-    }
-
-    /// Refuses a call this principal's scopes do not cover (403: the key is
-    /// the caller's own, so saying so leaks nothing).
-    pub fn require(&self, scope: Scope) -> Result<(), AppError> {
-        if self.allows(scope) {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden(format!(
-                "this API key lacks the {:?} scope",
-                scope.as_str()
-            )))
-        }
-    }
-
-    /// The owner recorded on what this principal creates.
-    pub fn owner(&self) -> Option<&str> {
-        self.user_id.as_deref()
-    }
-
-    /// Admins (and the local user) see every user's sessions.
-    pub fn sees_all(&self) -> bool {
-        self.user_id.is_none() || (self.role == UserRole::Admin && self.allows(Scope::Admin))
-    }
-
-    /// Whether a session owned by `owner` is visible to this principal.
-    pub fn may_see(&self, owner: Option<&str>) -> bool {
-        self.sees_all() || (owner.is_some() && owner == self.owner())
-    }
-}
-
-/// `/mcp` on the chat server takes the same API keys: a key needs the `mcp`
-/// scope (an admin key has it); without auth required, no key is needed.
-#[async_trait::async_trait]
-impl mcp_server::auth::TokenVerifier for Auth {
-    async fn verify(&self, token: Option<&str>) -> Result<Vec<String>, String> {
-        let Some(token) = token else {
-            return if self.required {
-                Err("send an API key with the mcp scope: Authorization: Bearer mas_...".into())
-            } else {
-                Ok(vec![mcp_server::auth::SCOPE.into()])
-            };
-        };
-        match self.by_key(&format!("Bearer {token}")).await {
-            Ok(principal) => {
-                if !principal.allows(Scope::Mcp) {
-                    self.audit(
-                        "permission_denied",
-                        Some(&principal),
-                        None,
-                        None,
-                        "/mcp without the mcp scope",
-                    )
-                    .await;
-                }
-                Ok(principal
-                    .scopes
-                    .iter()
-                    .map(|s| s.as_str().to_owned())
-                    .chain(
-                        principal
-                            .allows(Scope::Mcp)
-                            .then(|| Scope::Mcp.as_str().into()),
-                    )
-                    .collect())
-            }
-            Err(e) => {
-                self.audit("invalid_credentials", None, None, None, "/mcp")
-                    .await;
-                Err(e.to_string())
-            }
-        }
-    }
-}
 
 /// How long a browser sign-in lasts.
 pub const LOGIN_TTL_SECONDS: i64 = 12 * 3600;
@@ -214,8 +47,8 @@ pub struct Auth {
     users: Arc<dyn UserStore>,
     required: bool,
     cookies: CookieKey,
-    /// Failed sign-ins, counted with the other per-user limits.
-    quotas: Arc<crate::quota::Quotas>,
+    /// Failed sign-ins (shared between replicas through Redis).
+    logins: Arc<Logins>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -226,29 +59,20 @@ impl std::fmt::Debug for Auth {
     }
 }
 
-fn unauthorized(message: &str) -> AppError {
-    AppError::Unauthorized(message.into())
-}
-
 impl Auth {
     /// `cookies` signs browser sign-ins (`SECRET_KEY`; an ephemeral key locally).
-    pub fn new(users: Arc<dyn UserStore>, required: bool) -> Self {
-        Auth::with_cookies(users, required, CookieKey::ephemeral())
-    }
-
-    pub fn with_cookies(users: Arc<dyn UserStore>, required: bool, cookies: CookieKey) -> Self {
+    pub fn new(
+        users: Arc<dyn UserStore>,
+        required: bool,
+        cookies: CookieKey,
+        logins: Arc<Logins>,
+    ) -> Self {
         Auth {
             users,
             required,
             cookies,
-            quotas: Arc::default(),
+            logins,
         }
-    }
-
-    /// Counts failed sign-ins in `quotas` (shared between replicas through Redis).
-    pub fn with_quotas(mut self, quotas: Arc<crate::quota::Quotas>) -> Self {
-        self.quotas = quotas;
-        self
     }
 
     pub fn required(&self) -> bool {
@@ -267,15 +91,15 @@ impl Auth {
 
     /// The principal of a request: its API key, else its sign-in cookie, else
     /// (when auth is not required) the local user.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AppError> {
-        if let Some(value) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-        {
-            return self.by_key(value).await;
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        if headers.contains_key(header::AUTHORIZATION) {
+            return match headers.typed_get::<Authorization<Bearer>>() {
+                Some(bearer) => self.by_key(bearer.token().trim()).await,
+                None => Err(AuthError::unauthenticated("the API key is not valid")),
+            };
         }
-        if let Some(cookie) = cookie::from_headers(headers) {
-            match self.by_cookie(cookie).await {
+        if cookie::presented(headers) {
+            match self.by_cookie(headers).await {
                 Ok(principal) => return Ok(principal),
                 // A stale cookie on a local install is no reason to refuse.
                 Err(e) if self.required => return Err(e),
@@ -283,7 +107,7 @@ impl Auth {
             }
         }
         if self.required {
-            Err(unauthorized(
+            Err(AuthError::unauthenticated(
                 "sign in, or send an API key: Authorization: Bearer mas_...",
             ))
         } else {
@@ -291,22 +115,19 @@ impl Auth {
         }
     }
 
-    async fn by_key(&self, value: &str) -> Result<Principal, AppError> {
-        let invalid = || unauthorized("the API key is not valid");
-        let key = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .map(str::trim)
-            .ok_or_else(invalid)?;
+    async fn by_key(&self, key: &str) -> Result<Principal, AuthError> {
+        let invalid = || AuthError::unauthenticated("the API key is not valid");
         if !keys::looks_like_key(key) {
             return Err(invalid());
         }
         let Some((key, user)) = self.users.key_by_hash(&keys::hash(key)).await? else {
             return Err(invalid());
         };
-        let now = crate::store::now_ms();
+        let now = now_ms();
         if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= now) {
-            return Err(unauthorized("the API key is revoked or expired"));
+            return Err(AuthError::unauthenticated(
+                "the API key is revoked or expired",
+            ));
         }
         if user.disabled_at.is_some() {
             return Err(invalid());
@@ -328,15 +149,13 @@ impl Auth {
         })
     }
 
-    async fn by_cookie(&self, value: &str) -> Result<Principal, AppError> {
-        let expired = || unauthorized("the sign-in has expired; sign in again");
-        let token = self.cookies.verify(value).ok_or_else(expired)?;
-        let Some((login, user)) = self.users.login_by_hash(&keys::hash(token)).await? else {
+    async fn by_cookie(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        let expired = || AuthError::unauthenticated("the sign-in has expired; sign in again");
+        let token = self.cookies.token(headers).ok_or_else(expired)?;
+        let Some((login, user)) = self.users.login_by_hash(&keys::hash(&token)).await? else {
             return Err(expired());
         };
-        if login.revoked_at.is_some()
-            || login.expires_at <= crate::store::now_ms()
-            || user.disabled_at.is_some()
+        if login.revoked_at.is_some() || login.expires_at <= now_ms() || user.disabled_at.is_some()
         {
             return Err(expired());
         }
@@ -353,6 +172,21 @@ impl Auth {
         })
     }
 
+    /// A change made with a sign-in cookie must carry that sign-in's CSRF
+    /// token (`sent`, from `X-CSRF-Token`); API keys need none.
+    pub fn check_csrf(principal: &Principal, sent: Option<&str>) -> Result<(), AuthError> {
+        match &principal.csrf {
+            Some(expected)
+                if !constant_time_eq(sent.unwrap_or_default().as_bytes(), expected.as_bytes()) =>
+            {
+                Err(AuthError::Forbidden(
+                    "missing or wrong CSRF token (X-CSRF-Token)".into(),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Writes an audit event and counts it (`mas_security_events_total{kind}`).
     /// Never fails the request: a lost audit write is logged.
     pub async fn audit(
@@ -365,7 +199,7 @@ impl Auth {
     ) {
         metrics::counter!("mas_security_events_total", "kind" => kind.to_owned()).increment(1);
         let event = SecurityEvent {
-            at: crate::store::now_ms(),
+            at: now_ms(),
             kind: kind.to_owned(),
             user_id: who.and_then(|p| p.user_id.clone()),
             username: who
@@ -380,180 +214,8 @@ impl Auth {
     }
 
     /// The audit log since `at`, newest first.
-    pub async fn events_since(&self, at: i64) -> Result<Vec<SecurityEvent>, AppError> {
+    pub async fn events_since(&self, at: i64) -> Result<Vec<SecurityEvent>, AuthError> {
         Ok(self.users.events_since(at, 10_000).await?)
-    }
-
-    /// Checks a password sign-in; on success, the `Set-Cookie` value.
-    /// Failures are slowed, and after too many (per username and per
-    /// address) refused for a while with 429.
-    pub async fn sign_in(
-        &self,
-        username: &str,
-        password: &str,
-        address: &str,
-    ) -> Result<String, AppError> {
-        let keys = [
-            format!("user:{}", username.to_lowercase()),
-            format!("ip:{address}"),
-        ];
-        let mut blocked = None;
-        for key in &keys {
-            blocked = blocked.max(self.quotas.login_blocked(key).await);
-        }
-        if let Some(wait) = blocked {
-            self.audit(
-                "login_refused",
-                None,
-                Some(username),
-                Some(address),
-                "too many failed sign-ins",
-            )
-            .await;
-            return Err(AppError::TooManyRequests {
-                message: "too many failed sign-ins; try again later".into(),
-                retry_after: wait.as_secs().max(1),
-            });
-        }
-        let user = self.users.user_by_name(username).await?;
-        let stored = user
-            .as_ref()
-            .filter(|u| u.disabled_at.is_none())
-            .and_then(|u| u.password_hash.clone());
-        let password = password.to_owned();
-        // Argon2 is slow on purpose: off the async workers. An unknown user
-        // costs the same as a wrong password, so names cannot be probed.
-        let valid = tokio::task::spawn_blocking(move || match stored {
-            Some(stored) => password::verify(&password, &stored),
-            None => {
-                let _ = password::verify(&password, password::dummy_hash());
-                false
-            }
-        })
-        .await
-        .unwrap_or(false);
-        let Some(user) = user.filter(|_| valid) else {
-            for key in &keys {
-                self.quotas.login_failed(key).await;
-            }
-            self.audit(
-                "login_failed",
-                None,
-                Some(username),
-                Some(address),
-                "wrong username or password",
-            )
-            .await;
-            tokio::time::sleep(throttle::FAILURE_DELAY).await;
-            return Err(unauthorized("wrong username or password"));
-        };
-        for key in &keys {
-            self.quotas.login_succeeded(key).await;
-        }
-        let (value, token) = self.cookies.issue();
-        let now = crate::store::now_ms();
-        self.users
-            .create_login(&Login {
-                token_hash: keys::hash(&token),
-                user_id: user.id,
-                csrf_token: keys::random(32),
-                created_at: now,
-                expires_at: now + LOGIN_TTL_SECONDS * 1000,
-                revoked_at: None,
-            })
-            .await?;
-        Ok(self.cookies.set(&value, LOGIN_TTL_SECONDS))
-    }
-
-    /// Ends the sign-in of a request's cookie; returns the `Set-Cookie` that clears it.
-    pub async fn sign_out(&self, headers: &HeaderMap) -> Result<String, AppError> {
-        if let Some(token) = cookie::from_headers(headers).and_then(|v| self.cookies.verify(v)) {
-            self.users
-                .end_login(&keys::hash(token), crate::store::now_ms())
-                .await?;
-        }
-        Ok(self.cookies.clear())
-    }
-}
-
-/// Middleware: authenticates the request and hands its `Principal` to the
-/// handlers (as a request extension), or answers 401. A request that a
-/// cookie authenticates and that changes state must carry the sign-in's
-/// CSRF token in `X-CSRF-Token` (403 otherwise).
-pub async fn authenticate(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
-    let address = client_address(&request);
-    let path = request.uri().path().to_owned();
-    match auth.authenticate(request.headers()).await {
-        Ok(principal) => {
-            if let Some(expected) = &principal.csrf
-                && !request.method().is_safe()
-            {
-                let sent = request
-                    .headers()
-                    .get("x-csrf-token")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                if !constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
-                    let denied = "missing or wrong CSRF token (X-CSRF-Token)";
-                    auth.audit(
-                        "permission_denied",
-                        Some(&principal),
-                        None,
-                        address.as_deref(),
-                        &format!("{denied} on {path}"),
-                    )
-                    .await;
-                    return AppError::Forbidden(denied.into()).into_response();
-                }
-            }
-            request.extensions_mut().insert(principal.clone());
-            let response = next.run(request).await;
-            let kind = match response.status().as_u16() {
-                403 => Some("permission_denied"),
-                429 => Some("rate_limited"),
-                _ => None,
-            };
-            if let Some(kind) = kind {
-                auth.audit(kind, Some(&principal), None, address.as_deref(), &path)
-                    .await;
-            }
-            response
-        }
-        Err(error) => {
-            // Credentials that were sent and refused are audited; a call
-            // that sent none is only answered.
-            let presented = request.headers().contains_key(header::AUTHORIZATION)
-                || cookie::from_headers(request.headers()).is_some();
-            if presented && matches!(error, AppError::Unauthorized(_)) {
-                let detail = format!("{error} on {path}");
-                auth.audit(
-                    "invalid_credentials",
-                    None,
-                    None,
-                    address.as_deref(),
-                    &detail,
-                )
-                .await;
-            }
-            let mut response = error.into_response();
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"mas\""),
-            );
-            response
-        }
-    }
-}
-
-/// The peer address (the socket's; a trusted proxy's header comes with the
-/// replica set-up).
-pub fn client_address(request: &Request) -> Option<String> {
-    let extensions = request.extensions();
-    match extensions.get::<mcp_server::hardening::ClientAddress>() {
-        Some(client) => Some(client.0.to_string()),
-        None => extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string()),
     }
 }
 

@@ -1,5 +1,10 @@
 //! Request metrics and logs for the chat API: every request counted and timed
 //! by route template (never the raw path), logged with a request id.
+//!
+//! The request id is handled here rather than with tower-http's
+//! `SetRequestId`, which keeps whatever id a client sends: this accepts only
+//! short `[A-Za-z0-9-]` ids (they go into every log line) and makes up the
+//! rest.
 
 use std::time::Instant;
 
@@ -7,7 +12,7 @@ use axum::{
     extract::{MatchedPath, Request},
     http::HeaderValue,
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use tracing::Instrument;
 
@@ -44,15 +49,4 @@ pub async fn track(request: Request, next: Next) -> Response {
         response.headers_mut().insert("x-request-id", value);
     }
     response
-}
-
-/// Prometheus text exposition of every metric of the process.
-pub async fn metrics() -> impl IntoResponse {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        mcp_server::telemetry::metrics_handle().render(),
-    )
 }

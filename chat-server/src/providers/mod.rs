@@ -1,6 +1,6 @@
 //! LLM providers behind one streaming-first trait: Google Gemini, OpenAI Chat
-//! Completions (and every OpenAI-compatible server), Anthropic Messages, and
-//! the built-in offline planner. Each vendor module has a request builder
+//! Completions (and every OpenAI-compatible server) and Anthropic Messages
+//! (the offline planner, which needs no vendor, is `agent::planner`). Each vendor module has a request builder
 //! (the vendor's own shape for tools and tool results) and a stream parser
 //! that turns its SSE into `ProviderEvent`s; `client` runs the HTTP exchange
 //! with retries and timeouts.
@@ -9,7 +9,6 @@ pub mod anthropic;
 pub mod client;
 pub mod error;
 pub mod gemini;
-pub mod offline;
 pub mod openai;
 pub mod registry;
 pub mod sse;
@@ -24,54 +23,7 @@ use serde_json::Value;
 
 pub use self::error::{ProviderError, Timeout};
 use self::sse::{SseDecoder, SseItem};
-
-/// A tool the model may call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ToolSpec {
-    pub name: String,
-    pub description: String,
-    /// JSON Schema of the arguments (an object schema).
-    pub parameters: Value,
-}
-
-/// A tool call the model made.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ToolCall {
-    /// The vendor's call id (Gemini has none: one is made up from the position).
-    pub id: String,
-    pub name: String,
-    /// Parsed JSON arguments (always an object).
-    pub arguments: Value,
-    /// Gemini's `thoughtSignature`, echoed back verbatim with the call.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<String>,
-}
-
-/// The result of running a tool, sent back to the model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ToolResult {
-    pub call_id: String,
-    pub name: String,
-    pub content: String,
-    pub is_error: bool,
-}
-
-/// One turn of the conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "role", rename_all = "snake_case")]
-pub enum Message {
-    User {
-        text: String,
-    },
-    Assistant {
-        text: String,
-        tool_calls: Vec<ToolCall>,
-    },
-    /// Results for the tool calls of the assistant message before it, in one turn.
-    Tool {
-        results: Vec<ToolResult>,
-    },
-}
+use crate::domain::{Message, ToolCall, ToolSpec, Usage};
 
 /// What is sent to a model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -83,15 +35,6 @@ pub struct ChatRequest {
     pub tools: Vec<ToolSpec>,
     pub max_tokens: Option<u32>,
     pub temperature: Option<f32>,
-}
-
-/// Token counts, as far as the vendor reports them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    pub input_tokens: Option<u64>,
-    pub output_tokens: Option<u64>,
-    pub reasoning_tokens: Option<u64>,
-    pub total_tokens: Option<u64>,
 }
 
 /// Why the model stopped.

@@ -1,6 +1,7 @@
 //! Which providers exist, from configuration: every vendor whose key is set
-//! (an OpenAI-compatible server needs only `OPENAI_BASE_URL`), the offline
-//! planner always; the default is `LLM_PROVIDER` or the first configured vendor.
+//! (an OpenAI-compatible server needs only `OPENAI_BASE_URL`), and always the
+//! `offline` one the caller hands in (the offline planner, which lives with
+//! the agents); the default is `LLM_PROVIDER` or the first configured vendor.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -10,7 +11,6 @@ use serde::Deserialize;
 use super::{
     LlmProvider, ProviderError,
     client::HttpPolicy,
-    offline::{KnownValues, OfflinePlanner},
     vendors::{Vendor, VendorProvider},
 };
 
@@ -68,9 +68,11 @@ pub enum RegistryError {
 }
 
 impl Registry {
+    /// The configured vendors, plus `offline` (named `offline`), which
+    /// answers when no vendor is configured.
     pub fn from_settings(
         settings: &ProviderSettings,
-        known: KnownValues,
+        offline: Arc<dyn LlmProvider>,
     ) -> Result<Self, RegistryError> {
         let mut policy = HttpPolicy::default();
         if let Some(secs) = settings.llm_idle_timeout {
@@ -125,7 +127,7 @@ impl Registry {
             providers.insert(vendor.name().to_owned(), Arc::new(provider));
             order.push(vendor.name().to_owned());
         }
-        providers.insert("offline".to_owned(), Arc::new(OfflinePlanner::new(known)));
+        providers.insert("offline".to_owned(), offline);
         let default = match wanted {
             Some(w) if providers.contains_key(&w) => w,
             Some(w) => {
@@ -167,12 +169,32 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::{ChatRequest, EventStream};
+
+    /// Stands in for the offline planner.
+    struct Offline;
+
+    #[async_trait::async_trait]
+    impl LlmProvider for Offline {
+        fn name(&self) -> &str {
+            "offline"
+        }
+        fn model(&self) -> &str {
+            "offline-planner"
+        }
+        async fn stream(&self, _: &ChatRequest) -> Result<EventStream, ProviderError> {
+            Err(ProviderError::Protocol("not in these tests".into()))
+        }
+    }
+
+    fn offline() -> Arc<dyn LlmProvider> {
+        Arc::new(Offline)
+    }
 
     #[test]
     fn no_key_means_the_offline_planner() {
         let registry =
-            Registry::from_settings(&ProviderSettings::default(), KnownValues::default())
-                .expect("registry");
+            Registry::from_settings(&ProviderSettings::default(), offline()).expect("registry");
         assert_eq!(registry.default_provider().name(), "offline");
         assert_eq!(registry.names(), vec!["offline"]);
     }
@@ -184,8 +206,7 @@ mod tests {
             anthropic_api_key: Some("sk-ant".to_owned().into()),
             ..Default::default()
         };
-        let registry =
-            Registry::from_settings(&settings, KnownValues::default()).expect("registry");
+        let registry = Registry::from_settings(&settings, offline()).expect("registry");
         assert_eq!(registry.default_provider().name(), "openai");
         assert_eq!(registry.names(), vec!["anthropic", "offline", "openai"]);
         let chosen = ProviderSettings {
@@ -193,7 +214,7 @@ mod tests {
             llm_model: Some("claude-haiku-4-5".into()),
             ..settings
         };
-        let registry = Registry::from_settings(&chosen, KnownValues::default()).expect("registry");
+        let registry = Registry::from_settings(&chosen, offline()).expect("registry");
         assert_eq!(registry.default_provider().model(), "claude-haiku-4-5");
     }
 
@@ -203,8 +224,7 @@ mod tests {
             openai_base_url: Some("http://127.0.0.1:11434/v1".into()),
             ..Default::default()
         };
-        let registry =
-            Registry::from_settings(&settings, KnownValues::default()).expect("registry");
+        let registry = Registry::from_settings(&settings, offline()).expect("registry");
         assert_eq!(registry.default_provider().name(), "openai");
     }
 
@@ -214,7 +234,7 @@ mod tests {
             llm_provider: Some("gemini".into()),
             ..Default::default()
         };
-        let error = Registry::from_settings(&settings, KnownValues::default())
+        let error = Registry::from_settings(&settings, offline())
             .err()
             .expect("error");
         assert!(error.to_string().contains("not configured"), "{error}");

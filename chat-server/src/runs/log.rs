@@ -1,6 +1,6 @@
 //! The run event log: every event of a run, numbered from 1, readable from any
-//! point (`Last-Event-ID`) and then followed live. In process here; a Redis
-//! stream implementation shares it between replicas later.
+//! point (`Last-Event-ID`) and then followed live. `MemoryRunLog` keeps it in
+//! process (one replica); `redis::RedisRunLog` shares it between replicas.
 
 use std::{
     collections::HashMap,

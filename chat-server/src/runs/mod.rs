@@ -1,10 +1,269 @@
-//! Runs: a chat turn decoupled from the connection that started it. The
-//! producer task feeds the agent's events into the run's numbered event log
-//! (which clients read and resume from) and saves the conversation as it goes.
+//! Runs: a chat turn decoupled from the connection that started it.
+//!
+//! `Runs` orchestrates, and each room does one job: `admission` (may it
+//! start?), `turn` (what will it do? the plan, which is also its ticket),
+//! `producer` (the agent's events into the log, the transcript and the
+//! store), `log` and `redis` (the numbered event log clients read and resume
+//! from), `handover` (leases, takeover and drain between replicas), and
+//! `active` (the runs going here). A client disconnect is not a cancel;
+//! an explicit cancel stops the run and keeps its partial answer.
 
+pub mod active;
+pub mod admission;
+pub mod handover;
 pub mod log;
-pub mod manager;
+pub mod producer;
 pub mod redis;
+pub mod turn;
 
-pub use log::{MemoryRunLog, RunLog};
-pub use manager::{RunHandle, RunManager, StartError, TurnRequest};
+use std::{sync::Arc, time::Duration};
+
+use tokio::sync::Notify;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use self::{active::ActiveRuns, producer::Production};
+pub use self::{
+    admission::Admission,
+    handover::Handover,
+    log::{MemoryRunLog, RunLog},
+    turn::{TurnPlan, TurnRequest},
+};
+use crate::{
+    agent::{AgentRunner, RunInput, Transcript},
+    store::{ChatStore, StoreError},
+};
+
+/// A turn's first writes wait at most this long for the model's first event.
+const FIRST_WRITE_DELAY: Duration = Duration::from_millis(50);
+
+/// A started run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunHandle {
+    pub run_id: String,
+    pub session_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// `MAX_CONCURRENT_SESSIONS` runs are already going.
+    #[error("the server is busy: {0} runs are in progress; try again shortly")]
+    Busy(usize),
+    /// The user has `MAX_RUNS_PER_USER` runs going or has spent the day's tokens.
+    #[error(transparent)]
+    Quota(#[from] crate::limits::Refusal),
+    #[error("no session has id {0:?}")]
+    SessionNotFound(String),
+    /// This replica is shutting down; another one takes new runs.
+    #[error("this server is shutting down; try again")]
+    ShuttingDown,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The runs of this replica, and its share of the runs of all replicas.
+pub struct Runs {
+    store: Arc<dyn ChatStore>,
+    runner: Arc<AgentRunner>,
+    log: Arc<dyn RunLog>,
+    admission: Admission,
+    /// Leases and cancel requests shared between replicas (`None`: this replica alone).
+    handover: Option<Handover>,
+    active: ActiveRuns,
+    /// Cancelled once this replica's runs are finished or handed over:
+    /// streams served here end, and their clients reconnect elsewhere.
+    closed: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Runs {
+    /// The runs over `store`, `runner` and `log`; with `handover` (Redis)
+    /// they are shared with the other replicas. Starts the background work
+    /// (slot and lease renewals, takeovers), which stops with the last handle.
+    pub fn new(
+        store: Arc<dyn ChatStore>,
+        runner: Arc<AgentRunner>,
+        log: Arc<dyn RunLog>,
+        admission: Admission,
+        handover: Option<Handover>,
+    ) -> Arc<Self> {
+        let runs = Arc::new(Runs {
+            store,
+            runner,
+            log,
+            admission,
+            handover,
+            active: ActiveRuns::default(),
+            closed: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        });
+        runs.start_background();
+        runs
+    }
+
+    pub fn runner(&self) -> &Arc<AgentRunner> {
+        &self.runner
+    }
+
+    pub fn log(&self) -> Arc<dyn RunLog> {
+        self.log.clone()
+    }
+
+    /// Names of the agents a run may start with.
+    pub fn agent_names(&self) -> Vec<String> {
+        self.runner
+            .agents()
+            .all()
+            .iter()
+            .map(|a| a.name.clone())
+            .collect()
+    }
+
+    /// Each MCP server by name and whether it answers, the EMIS server first.
+    pub async fn tool_health(&self) -> Vec<(String, bool)> {
+        self.runner.tool_health().await
+    }
+
+    /// Runs in progress on this replica.
+    pub fn active(&self) -> usize {
+        self.active.count()
+    }
+
+    /// Whether the replica is shutting down (not ready, no new runs).
+    pub fn draining(&self) -> bool {
+        self.admission.draining()
+    }
+
+    /// Whether Redis answers, when runs are shared through it.
+    pub async fn redis_up(&self) -> Option<bool> {
+        Some(self.handover.as_ref()?.redis_up().await)
+    }
+
+    /// Cancelled when the replica has finished or handed over its runs.
+    pub fn closed(&self) -> CancellationToken {
+        self.closed.clone()
+    }
+
+    /// Starts a run for `request`. Nothing is written before the model is
+    /// called: a new session needs no read at all, and the first writes
+    /// happen beside the model call, off the time-to-first-token path.
+    pub async fn start(self: &Arc<Self>, request: TurnRequest) -> Result<RunHandle, StartError> {
+        self.admission.open(&self.active)?;
+        let existing = match &request.session_id {
+            Some(id) => {
+                let session = self
+                    .store
+                    .session(id)
+                    .await?
+                    .ok_or_else(|| StartError::SessionNotFound(id.clone()))?;
+                let saved = match request.history {
+                    Some(_) => Vec::new(),
+                    None => self.store.messages(id).await?,
+                };
+                Some((session, saved))
+            }
+            None => None,
+        };
+        let runner = &self.runner;
+        let plan = turn::plan(request, existing, &runner.agents().entry().name, |agent| {
+            let provider = runner.provider_for_name(agent);
+            let model = runner
+                .agents()
+                .get(agent)
+                .and_then(|a| a.model.clone())
+                .unwrap_or_else(|| provider.model().to_owned());
+            (provider.name().to_owned(), model)
+        });
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let permit = self
+            .admission
+            .admit(&self.active, plan.owner.as_deref(), &run_id)
+            .await?;
+        self.log.create(&run_id, &plan.session.id).await;
+        if let Some(handover) = &self.handover {
+            handover.hold(&run_id, &plan).await;
+        }
+        tracing::info!(run_id = %run_id, session_id = %plan.session.id, agent = %plan.agent, "run started");
+        let answered = Arc::new(Notify::new());
+        let first_writes = {
+            let (store, run_id, answered, plan) = (
+                self.store.clone(),
+                run_id.clone(),
+                answered.clone(),
+                plan.clone(),
+            );
+            tokio::spawn(async move {
+                // The model's first word goes out before the first write
+                // competes with it for the CPU; a model slower than
+                // FIRST_WRITE_DELAY waits for the writes instead.
+                tokio::select! {
+                    () = answered.notified() => {}
+                    () = tokio::time::sleep(FIRST_WRITE_DELAY) => {}
+                }
+                store.start_turn(&plan.first_writes(&run_id)).await
+            })
+        };
+        let handle = RunHandle {
+            run_id: run_id.clone(),
+            session_id: plan.session.id.clone(),
+        };
+        let input = RunInput {
+            history: plan.history,
+            agent: Some(plan.agent),
+            cancel: CancellationToken::new(),
+            instructions: plan.instructions,
+            client_tools: plan.client_tools,
+            ..RunInput::default()
+        };
+        self.launch(Production {
+            run_id,
+            input,
+            first_writes,
+            answered,
+            transcript: Transcript::default(),
+            abandon: CancellationToken::new(),
+            permit,
+        });
+        Ok(handle)
+    }
+
+    /// Registers a run as going here and spawns its producer.
+    fn launch(self: &Arc<Self>, production: Production) {
+        self.active.insert(
+            &production.run_id,
+            production.input.cancel.clone(),
+            production.abandon.clone(),
+            production.permit.owner().map(str::to_owned),
+        );
+        let runs = self.clone();
+        self.tasks.spawn(runs.produce(production));
+    }
+
+    /// Stops a run; `false` when it is not going. A run produced by another
+    /// replica is cancelled there (through Redis).
+    pub async fn cancel(&self, run_id: &str) -> bool {
+        if self.active.cancel(run_id) {
+            return true;
+        }
+        match &self.handover {
+            Some(handover) => handover.request_cancel(run_id).await,
+            None => false,
+        }
+    }
+
+    /// Stops taking runs and lets running ones finish for up to `deadline`;
+    /// then hands the rest to other replicas (with Redis) or cancels them.
+    pub async fn shutdown(&self, deadline: Duration) {
+        self.admission.drain();
+        self.tasks.close();
+        if tokio::time::timeout(deadline, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            let left = self.active.ids();
+            self.active.stop_all(self.handover.is_some());
+            self.tasks.wait().await;
+            self.release_all(&left).await;
+        }
+        self.closed.cancel();
+    }
+}

@@ -5,7 +5,7 @@ use serde::Serialize;
 use sqlx::{Row, any::AnyRow};
 
 use super::{StoreError, StoreResult, now_ms, sql::SqlStore};
-use crate::auth::{Scope, UserRole};
+use crate::domain::{Scope, UserRole};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct User {

@@ -6,8 +6,8 @@
 //! It restarts PostgreSQL and Redis, so `tests/run.sh` runs it in a step of
 //! its own: `cargo test -p chat-server --test topology -- --ignored`.
 
-#[path = "../support/mod.rs"]
-mod support;
+#[path = "../api/support/fake_model.rs"]
+mod fake_model;
 
 use std::{
     path::{Path, PathBuf},
@@ -15,9 +15,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+use fake_model::{FakeModel, Turn};
 use futures::StreamExt;
 use serde_json::{Value, json};
-use support::fake_openai::{FakeOpenAi, Turn};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -254,7 +254,7 @@ impl Reading {
 struct Topology {
     dir: PathBuf,
     http: reqwest::Client,
-    fake: FakeOpenAi,
+    fake: FakeModel,
     postgres: Postgres,
     redis: Process,
     redis_port: u16,
@@ -299,7 +299,7 @@ impl Topology {
         let dir = std::env::temp_dir().join(format!("mas-topology-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("dir");
         run(Command::new("chmod").arg("755").arg(&dir));
-        let fake = FakeOpenAi::start(turns).await;
+        let fake = FakeModel::start(turns).await;
         let postgres = Postgres::start(&dir);
 
         let redis_port = free_port();
@@ -345,7 +345,7 @@ impl Topology {
                 ("MCP_SERVER_TOKEN", "topology-token".into()),
                 ("LLM_PROVIDER", "openai".into()),
                 ("OPENAI_API_KEY", "test-key".into()),
-                ("OPENAI_BASE_URL", fake.base.clone()),
+                ("OPENAI_BASE_URL", fake.openai_base()),
                 ("OPENAI_MODEL", "fake-model".into()),
                 ("RATE_LIMIT_CHAT_PER_SECOND", "0".into()),
                 ("TRUSTED_PROXIES", "127.0.0.1".into()),
@@ -665,7 +665,7 @@ async fn replicas_behind_nginx_survive_death_shutdown_and_restarts() {
     );
 
     // (b) The producing replica is killed mid-answer; the other carries on.
-    let requests_before = topology.fake.requests.lock().await.len();
+    let requests_before = topology.fake.seen.lock().await.len();
     let mut reading = topology
         .ask("Tell me about Bakwanim", |r| r.text.len() > 60)
         .await;
@@ -693,14 +693,14 @@ async fn replicas_behind_nginx_survive_death_shutdown_and_restarts() {
         (b.to_owned(), "complete".to_owned())
     );
     {
-        let requests = topology.fake.requests.lock().await;
+        let requests = topology.fake.seen.lock().await;
         let mine = &requests[requests_before..];
         assert_eq!(
             mine.len(),
             3,
             "the tool step is not requested again, the interrupted one is"
         );
-        let retried = mine[2]["messages"].to_string();
+        let retried = mine[2].body["messages"].to_string();
         assert!(
             retried.contains("call_b") && retried.contains("KE-"),
             "the retried step knows the finished tool call's result: {retried}"

@@ -66,7 +66,7 @@ impl Drop for Redis {
 }
 
 fn hits() -> f64 {
-    let text = mcp_server::telemetry::metrics_handle().render();
+    let text = platform::telemetry::metrics_handle().render();
     text.lines()
         .filter(|l| {
             l.starts_with("mas_cache_hits_total{") && l.contains("tool_name=\"school_statistics\"")
@@ -158,7 +158,9 @@ async fn an_unreachable_redis_at_start_up_falls_back_to_the_in_process_cache() {
             .merge(("redis_url", format!("redis://127.0.0.1:{port}"))),
     )
     .expect("settings");
-    let state = mcp_server::build_state(&settings).await.expect("state");
+    let state = mcp_server::build_state(&settings.emis())
+        .await
+        .expect("state");
     assert_eq!(state.cache.kind(), "memory");
     drop(helpers::settings());
 }

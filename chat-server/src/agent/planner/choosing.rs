@@ -1,0 +1,234 @@
+//! Choosing the tool that answers a question, and its arguments: an id
+//! names one record, two decimals near "near" are a position, story words
+//! mean the content tools, counting words mean statistics, anything else a
+//! school search. A tool this agent lacks becomes a handoff to the agent
+//! that has it.
+
+use serde_json::{Map, Value, json};
+
+use super::reading::{Reading, any, has, read, words};
+use crate::{
+    agent::runner::HANDOFF_PREFIX,
+    domain::{KnownValues, ToolSpec},
+};
+
+/// The tool call that answers `question`, if a tool fits. When the tool is
+/// not offered here but a handoff to an agent that has it is, that handoff.
+pub(super) fn plan(
+    known: &KnownValues,
+    question: &str,
+    tools: &[ToolSpec],
+) -> Option<(String, Value)> {
+    let (name, args) = choose(known, question, tools)?;
+    Some(if name.starts_with(HANDOFF_PREFIX) {
+        (name, json!({}))
+    } else {
+        (name, args)
+    })
+}
+
+fn choose(known: &KnownValues, question: &str, tools: &[ToolSpec]) -> Option<(String, Value)> {
+    let q = words(question);
+    let r: Reading = read(known, question);
+    let tool = |name: &str| find_tool(tools, name).or_else(|| handoff_for(tools, name));
+    let mut args = Map::new();
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            args.insert(k.to_owned(), v);
+        }
+    };
+    // An id names one record.
+    for token in q.split_whitespace() {
+        let upper = token.to_ascii_uppercase();
+        if (upper.starts_with("KE-") || upper.starts_with("US-"))
+            && upper[3..].chars().all(|c| c.is_ascii_digit())
+        {
+            put("id", Some(json!(upper)));
+            return tool("get_school").map(|t| (t, Value::Object(args)));
+        }
+        if token.starts_with("asp-")
+            && token
+                .rsplit('-')
+                .next()
+                .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+        {
+            put("id", Some(json!(token)));
+            return tool("get_content").map(|t| (t, Value::Object(args)));
+        }
+    }
+    // Two decimal numbers are a position.
+    let numbers: Vec<f64> = q
+        .split_whitespace()
+        .filter(|w| w.contains('.'))
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    if numbers.len() >= 2
+        && any(
+            &q,
+            &[
+                "near", "nearby", "close", "around", "within", "closest", "nearest",
+            ],
+        )
+    {
+        put("latitude", Some(json!(numbers[0])));
+        put("longitude", Some(json!(numbers[1])));
+        let radius = q
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .find_map(|w| {
+                (w[1] == "km" || w[1] == "kilometres" || w[1] == "kilometers")
+                    .then(|| w[0].parse::<f64>().ok())
+                    .flatten()
+            });
+        put("radius_km", radius.map(|r| json!(r)));
+        put("level", r.level.map(|l| json!(l)));
+        put("ownership", r.ownership.map(|o| json!(o)));
+        return tool("find_schools_near").map(|t| (t, Value::Object(args)));
+    }
+    let story = any(
+        &q,
+        &[
+            "story",
+            "stories",
+            "book",
+            "books",
+            "read",
+            "reading",
+            "storybook",
+            "tale",
+            "tales",
+        ],
+    );
+    if story || (r.language.is_some() && !any(&q, &["school", "schools"])) {
+        put("query", (!r.rest.is_empty()).then(|| json!(r.rest)));
+        put("language", r.language.as_ref().map(|l| json!(l)));
+        return tool("search_content").map(|t| (t, Value::Object(args)));
+    }
+    if any(&q, &["regions", "counties", "sub-counties", "subcounties"])
+        && any(&q, &["list", "which", "what", "regions"])
+    {
+        put("country", r.country.map(|c| json!(c)));
+        return tool("list_regions").map(|t| (t, Value::Object(args)));
+    }
+    let stats = any(
+        &q,
+        &[
+            "how many",
+            "number of",
+            "count",
+            "statistics",
+            "stats",
+            "total",
+            "enrolment",
+            "enrollment",
+            "pupils",
+            "students",
+            "teachers",
+            "ratio",
+            "average",
+            "compare",
+            "breakdown",
+        ],
+    );
+    let filters = |args: &mut Map<String, Value>| {
+        for (k, v) in [
+            ("country", r.country.map(|c| json!(c))),
+            ("county", r.county.as_ref().map(|c| json!(c))),
+            ("sub_county", r.sub_county.as_ref().map(|c| json!(c))),
+            ("level", r.level.map(|l| json!(l))),
+            ("ownership", r.ownership.map(|o| json!(o))),
+        ] {
+            if let Some(v) = v {
+                args.insert(k.to_owned(), v);
+            }
+        }
+    };
+    if stats {
+        let group_by = [
+            "sub-county",
+            "sub county",
+            "county",
+            "level",
+            "ownership",
+            "country",
+        ]
+        .iter()
+        .find(|g| {
+            has(&q, &format!("by {g}"))
+                || has(&q, &format!("per {g}"))
+                || has(&q, &format!("each {g}"))
+        })
+        .map(|g| g.replace(['-', ' '], "_"))
+        .unwrap_or_else(|| {
+            if r.county.is_some() || r.sub_county.is_some() {
+                "level".into()
+            } else if r.country.is_some() && !any(&q, &["total", "how many", "number of"]) {
+                "county".into()
+            } else {
+                "country".into()
+            }
+        });
+        args.insert("group_by".into(), json!(group_by));
+        filters(&mut args);
+        return tool("school_statistics").map(|t| (t, Value::Object(args)));
+    }
+    filters(&mut args);
+    if !r.rest.is_empty() {
+        args.insert("query".into(), json!(r.rest));
+    }
+    tool("search_schools")
+        .map(|t| (t, Value::Object(args)))
+        .or_else(|| best_by_description(tools, &q))
+}
+
+/// The handoff to an agent whose description covers `tool` (stories for
+/// content tools, the web for web search, schools otherwise).
+fn handoff_for(tools: &[ToolSpec], tool: &str) -> Option<String> {
+    let topic: &[&str] = if tool.contains("content") {
+        &["stories", "story"]
+    } else if tool.contains("web") {
+        &["web"]
+    } else {
+        &["schools", "school"]
+    };
+    tools
+        .iter()
+        .filter(|t| t.name.starts_with(HANDOFF_PREFIX))
+        .find(|t| {
+            let d = words(&t.description);
+            topic.iter().any(|w| has(&d, w))
+        })
+        .map(|t| t.name.clone())
+}
+
+/// The tool named `name`, also when it is namespaced (`emis__search_schools`).
+fn find_tool(tools: &[ToolSpec], name: &str) -> Option<String> {
+    tools
+        .iter()
+        .find(|t| t.name == name || t.name.ends_with(&format!("__{name}")))
+        .map(|t| t.name.clone())
+}
+
+/// Falls back to the tool whose description shares the most words with the question.
+fn best_by_description(tools: &[ToolSpec], q: &str) -> Option<(String, Value)> {
+    tools
+        .iter()
+        .filter(|t| {
+            t.parameters["required"]
+                .as_array()
+                .is_none_or(Vec::is_empty)
+        })
+        .map(|t| {
+            (
+                words(&t.description)
+                    .split_whitespace()
+                    .filter(|w| w.len() > 3 && has(q, w))
+                    .count(),
+                t,
+            )
+        })
+        .filter(|(score, _)| *score > 0)
+        .max_by_key(|(score, _)| *score)
+        .map(|(_, t)| (t.name.clone(), json!({})))
+}

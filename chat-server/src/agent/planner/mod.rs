@@ -1,0 +1,261 @@
+//! The offline planner: a provider that needs no model, so that the
+//! embedded default answers without any key. Given the conversation
+//! and the tool definitions it picks the tool that fits the question (from the
+//! tools' names, descriptions and schemas plus the known counties, levels and
+//! languages), calls it, and after the result streams a readable summary of it
+//! (tables for lists), always saying it is the offline planner and how to
+//! configure a real model. It is the default when no provider key is set.
+
+mod choosing;
+mod reading;
+mod summary;
+
+use async_trait::async_trait;
+use futures::{StreamExt, stream};
+
+use crate::{
+    agent::runner::HANDOFF_PREFIX,
+    domain::{KnownValues, Message, ToolCall, ToolResult},
+    providers::{
+        ChatRequest, EventStream, FinishReason, LlmProvider, ProviderError, ProviderEvent,
+    },
+};
+
+/// The footer every offline answer carries.
+pub const OFFLINE_NOTE: &str = "_Answered by the offline planner: no LLM is configured. Set `GOOGLE_API_KEY` \
+(Gemini), `OPENAI_API_KEY` or `OPENAI_BASE_URL` (OpenAI, or a local OpenAI-compatible server such as Ollama), or \
+`ANTHROPIC_API_KEY` to use a real model._";
+
+pub struct OfflinePlanner {
+    known: KnownValues,
+}
+
+impl OfflinePlanner {
+    pub fn new(known: KnownValues) -> Self {
+        OfflinePlanner { known }
+    }
+}
+
+#[async_trait]
+impl LlmProvider for OfflinePlanner {
+    fn name(&self) -> &str {
+        "offline"
+    }
+
+    fn model(&self) -> &str {
+        "offline-planner"
+    }
+
+    async fn stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
+        let events = self.respond(request);
+        Ok(stream::iter(events.into_iter().map(Ok)).boxed())
+    }
+}
+
+impl OfflinePlanner {
+    fn respond(&self, request: &ChatRequest) -> Vec<ProviderEvent> {
+        let mut out = Vec::new();
+        match request.messages.last() {
+            // After a handoff the new agent answers the user's question itself.
+            Some(Message::Tool { results })
+                if !results.is_empty()
+                    && results.iter().all(|r| r.name.starts_with(HANDOFF_PREFIX)) =>
+            {
+                let question = request.messages.iter().rev().find_map(|m| match m {
+                    Message::User { text } => Some(text.clone()),
+                    _ => None,
+                });
+                let mut asked = request.clone();
+                asked.messages = question
+                    .map(|text| vec![Message::User { text }])
+                    .unwrap_or_default();
+                return self.respond(&asked);
+            }
+            Some(Message::Tool { results }) => {
+                let tool = tool_name_of(request, results);
+                text(&mut out, &summary::summarise(&tool, results));
+            }
+            Some(Message::User { text: question }) if !request.tools.is_empty() => {
+                match choosing::plan(&self.known, question, &request.tools) {
+                    Some((name, arguments)) => {
+                        let id = format!("offline-{}", uuid::Uuid::new_v4().simple());
+                        out.push(ProviderEvent::ToolCallStart {
+                            index: 0,
+                            id: id.clone(),
+                            name: name.clone(),
+                        });
+                        out.push(ProviderEvent::ToolCall {
+                            index: 0,
+                            call: ToolCall {
+                                id,
+                                name,
+                                arguments,
+                                signature: None,
+                            },
+                        });
+                        out.push(ProviderEvent::Finish {
+                            reason: FinishReason::ToolCalls,
+                            raw: "tool_calls".into(),
+                        });
+                        return out;
+                    }
+                    None => text(
+                        &mut out,
+                        "I could not match this question to any of my tools. Try asking about schools (by name, county, level or ownership), school statistics, schools near a position, or children's stories in a language.",
+                    ),
+                }
+            }
+            _ => text(
+                &mut out,
+                "I can only answer by calling the EMIS tools, and none are available to me here.",
+            ),
+        }
+        out.push(ProviderEvent::Finish {
+            reason: FinishReason::Stop,
+            raw: "stop".into(),
+        });
+        out
+    }
+}
+
+fn tool_name_of(request: &ChatRequest, results: &[ToolResult]) -> String {
+    results.first().map(|r| r.name.clone()).unwrap_or_else(|| {
+        request
+            .messages
+            .iter()
+            .rev()
+            .find_map(|m| match m {
+                Message::Assistant { tool_calls, .. } => tool_calls.first().map(|c| c.name.clone()),
+                _ => None,
+            })
+            .unwrap_or_default()
+    })
+}
+
+/// Streams `body` word by word, then the offline footer.
+fn text(out: &mut Vec<ProviderEvent>, body: &str) {
+    let full = format!("{body}\n\n{OFFLINE_NOTE}");
+    let mut piece = String::new();
+    for ch in full.chars() {
+        piece.push(ch);
+        if ch == ' ' || ch == '\n' {
+            out.push(ProviderEvent::TextDelta {
+                text: std::mem::take(&mut piece),
+            });
+        }
+    }
+    if !piece.is_empty() {
+        out.push(ProviderEvent::TextDelta { text: piece });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::domain::ToolSpec;
+
+    fn planner() -> OfflinePlanner {
+        OfflinePlanner::new(KnownValues {
+            counties: vec![
+                ("Nairobi".into(), "KE".into()),
+                ("Kisumu".into(), "KE".into()),
+                ("ORANGE".into(), "US".into()),
+            ],
+            sub_counties: vec!["Westlands".into()],
+            languages: vec![
+                ("sw".into(), "Kiswahili".into(), vec!["swahili".into()]),
+                ("en".into(), "English".into(), vec![]),
+            ],
+        })
+    }
+
+    fn tools() -> Vec<ToolSpec> {
+        [
+            "search_schools",
+            "get_school",
+            "find_schools_near",
+            "school_statistics",
+            "list_regions",
+            "search_content",
+            "get_content",
+        ]
+        .iter()
+        .map(|n| ToolSpec {
+            name: (*n).into(),
+            description: String::new(),
+            parameters: json!({ "type": "object" }),
+        })
+        .collect()
+    }
+
+    fn plan(q: &str) -> (String, Value) {
+        choosing::plan(&planner().known, q, &tools()).expect("a tool")
+    }
+
+    #[test]
+    fn questions_map_to_the_tool_and_arguments_that_answer_them() {
+        assert_eq!(
+            plan("Find Moi Girls school in Nairobi"),
+            (
+                "search_schools".into(),
+                json!({ "query": "moi girls", "county": "Nairobi", "country": "KE" })
+            )
+        );
+        assert_eq!(
+            plan("How many private primary schools are in Kisumu?").1,
+            json!({ "group_by": "level", "county": "Kisumu", "country": "KE", "level": "primary", "ownership": "private" })
+        );
+        assert_eq!(
+            plan("Total enrolment in Orange county by level").1["county"],
+            "ORANGE"
+        );
+        assert_eq!(plan("Show me school KE-1234").1, json!({ "id": "KE-1234" }));
+        assert_eq!(
+            plan("schools near -1.2921, 36.8219 within 3 km").0,
+            "find_schools_near"
+        );
+        assert_eq!(
+            plan("stories about goats in Swahili").1,
+            json!({ "query": "goats", "language": "sw" })
+        );
+        assert_eq!(plan("Which counties are in Kenya?").0, "list_regions");
+        assert_eq!(
+            plan("How many schools are there in Florida by county?").1["group_by"],
+            "county"
+        );
+    }
+
+    #[test]
+    fn a_tool_result_becomes_a_table_with_the_offline_note() {
+        let result = ToolResult {
+            call_id: "1".into(),
+            name: "search_schools".into(),
+            content: json!({ "total": 1, "schools": [{ "id": "KE-1", "name": "Bakwanin", "county": "Baringo", "level": "primary", "ownership": "public", "enrolment": null }] }).to_string(),
+            is_error: false,
+        };
+        let request = ChatRequest {
+            messages: vec![Message::Tool {
+                results: vec![result],
+            }],
+            ..Default::default()
+        };
+        let text: String = planner()
+            .respond(&request)
+            .into_iter()
+            .filter_map(|e| match e {
+                ProviderEvent::TextDelta { text } => Some(text),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            text.contains("| Bakwanin | KE-1 | Baringo | primary | public | n/a |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("offline planner") && text.contains("GOOGLE_API_KEY"),
+            "{text}"
+        );
+    }
+}

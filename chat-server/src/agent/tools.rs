@@ -1,0 +1,46 @@
+//! How the agents reach tools: the `ToolExecutor` they call (the MCP
+//! client pool, `Toolbox`, in production), and the cut that keeps a tool's
+//! output within the model's budget.
+
+use async_trait::async_trait;
+
+use crate::{
+    domain::{ToolCall, ToolResult, ToolSpec},
+    toolbox::Toolbox,
+};
+
+/// Runs tools for the agents (the MCP client pool in production).
+#[async_trait]
+pub trait ToolExecutor: Send + Sync {
+    /// The tools as they stand now (a server's list can change).
+    fn tools(&self) -> Vec<ToolSpec>;
+    /// Each tool server by name and whether it answers, the main one first.
+    async fn health(&self) -> Vec<(String, bool)>;
+    async fn call(&self, call: &ToolCall) -> ToolResult;
+}
+
+#[async_trait]
+impl ToolExecutor for Toolbox {
+    fn tools(&self) -> Vec<ToolSpec> {
+        Toolbox::tools(self)
+    }
+    async fn call(&self, call: &ToolCall) -> ToolResult {
+        Toolbox::call(self, call).await
+    }
+    async fn health(&self) -> Vec<(String, bool)> {
+        Toolbox::health(self).await
+    }
+}
+
+/// Cuts `text` to `max` characters, saying how much was left out.
+pub fn truncate(text: &str, max: usize) -> String {
+    let total = text.chars().count();
+    if total <= max {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(max).collect();
+    format!(
+        "{kept}\n[output truncated: {} of {total} characters shown]",
+        max
+    )
+}

@@ -1,0 +1,13 @@
+//! The handlers, one file per resource: `chat` (start a run, streamed or
+//! whole), `runs` (follow, resume, cancel), `sessions`, `account` (sign-in),
+//! `admin` (users, keys, the security report), `health` (probes, status,
+//! metrics), `web` (the page and its assets), `openai` (`/v1`).
+
+pub mod account;
+pub mod admin;
+pub mod chat;
+pub mod health;
+pub mod openai;
+pub mod runs;
+pub mod sessions;
+pub mod web;

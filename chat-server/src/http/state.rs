@@ -1,0 +1,20 @@
+//! What every handler shares: one `Clone` state of `Arc`s.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{auth::Auth, limits::RateLimiter, runs::Runs, store::ChatStore};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub runs: Arc<Runs>,
+    pub store: Arc<dyn ChatStore>,
+    pub auth: Auth,
+    /// Request budgets (`None`: unlimited).
+    pub limiter: Option<Arc<RateLimiter>>,
+    /// Interval of SSE heartbeat comments.
+    pub heartbeat: Duration,
+    /// Trusted hosts, CORS and the time limit of non-streaming routes.
+    pub hardening: platform::Hardening,
+    /// Time `POST /api/chat` may wait for a whole answer (the run goes on after it).
+    pub chat_timeout: Duration,
+}

@@ -1,0 +1,340 @@
+//! The producer of one run: it feeds the agent's events into the run log
+//! (readers follow from there), folds them into the run's transcript, and
+//! saves the conversation as it goes (a crash loses at most the text since
+//! the last save). It writes nothing before the model's first event, logs
+//! events that arrive together in one append, and logs the terminal event
+//! only after the final save, so a client that reads the session when its
+//! stream ends sees the finished answer.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use futures::{FutureExt, StreamExt};
+use tokio::{sync::Notify, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+use super::{Runs, admission::Permit};
+use crate::{
+    agent::{RunEvent, RunInput, Transcript, transcript::Outcome},
+    store::{
+        ChatStore, MessageRecord, MessageStatus, RunOutcome, RunStatus, StoreError, ToolStatus,
+    },
+};
+
+/// Streamed text is saved at most this often.
+const SAVE_EVERY: Duration = Duration::from_millis(250);
+
+/// Most events logged in one go.
+const LOG_BATCH: usize = 32;
+
+/// The turn's first writes (session, question, run, empty answer), running
+/// beside the model call; they yield the answer's row.
+pub type FirstWrites = JoinHandle<Result<MessageRecord, StoreError>>;
+
+/// What a producer is given.
+pub struct Production {
+    pub run_id: String,
+    pub input: RunInput,
+    pub first_writes: FirstWrites,
+    /// Told when the model has said something (the first writes wait for it).
+    pub answered: Arc<Notify>,
+    /// What the run said before (a run taken over from another replica).
+    pub transcript: Transcript,
+    /// Stops production here without ending the run (it moves elsewhere).
+    pub abandon: CancellationToken,
+    pub permit: Permit,
+}
+
+/// Saves a run against its answer's row, once the first writes are done.
+struct Saver {
+    store: Arc<dyn ChatStore>,
+    run_id: String,
+    first_writes: Option<FirstWrites>,
+    answer: Option<MessageRecord>,
+    saved: Instant,
+    /// Tool calls saved as running: the model's call id -> row id.
+    calls: HashMap<String, String>,
+}
+
+impl Saver {
+    /// Waits for the first writes when `now` (something is about to be
+    /// saved against the answer) or when they are done anyway.
+    async fn ready(&mut self, now: bool) -> Result<(), String> {
+        let Some(handle) = self.first_writes.take_if(|h| now || h.is_finished()) else {
+            return Ok(());
+        };
+        let record = match handle.await {
+            Ok(saved) => saved.map_err(|e| e.to_string())?,
+            Err(e) => return Err(e.to_string()),
+        };
+        self.answer = Some(record);
+        Ok(())
+    }
+
+    /// Whether the streamed text is due to be saved again.
+    fn text_due(&self) -> bool {
+        self.saved.elapsed() >= SAVE_EVERY
+    }
+
+    async fn save(&mut self, event: &RunEvent, transcript: &Transcript) -> Result<(), StoreError> {
+        let Some(answer) = &self.answer else {
+            return Ok(());
+        };
+        match event {
+            RunEvent::TextDelta { .. } if self.text_due() => {
+                self.saved = Instant::now();
+                self.store
+                    .update_message(
+                        &answer.id,
+                        &transcript.text(),
+                        &transcript.reasoning,
+                        MessageStatus::Streaming,
+                    )
+                    .await
+            }
+            RunEvent::ToolInputAvailable {
+                call_id,
+                tool,
+                input,
+            } => {
+                let saved = self
+                    .store
+                    .start_tool_call(answer, call_id, tool, &input.to_string())
+                    .await?;
+                self.calls.insert(call_id.clone(), saved.id);
+                Ok(())
+            }
+            RunEvent::ToolOutput {
+                call_id,
+                tool,
+                output,
+                is_error,
+                duration_ms,
+            } => {
+                let Some(id) = self.calls.remove(call_id) else {
+                    return Ok(());
+                };
+                let status = match (*is_error, output.as_str()) {
+                    (true, "cancelled") => ToolStatus::Cancelled,
+                    (true, _) => ToolStatus::Error,
+                    _ => ToolStatus::Ok,
+                };
+                let label = match status {
+                    ToolStatus::Ok => "ok",
+                    ToolStatus::Cancelled => "cancelled",
+                    _ => "error",
+                };
+                metrics::counter!("mas_agent_tool_calls_total", "tool_name" => tool.clone(), "status" => label).increment(1);
+                self.store
+                    .finish_tool_call(&id, status, output, *duration_ms as i64)
+                    .await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The final save: open tool calls closed as cancelled, the answer and the run.
+    async fn finish(
+        &mut self,
+        transcript: &Transcript,
+        first_token_ms: Option<i64>,
+    ) -> Result<(), StoreError> {
+        for (_, id) in self.calls.drain() {
+            self.store
+                .finish_tool_call(&id, ToolStatus::Cancelled, "cancelled", 0)
+                .await?;
+        }
+        let (status, message_status, error) = match &transcript.outcome {
+            Some(Outcome::Finished) => (RunStatus::Completed, MessageStatus::Complete, None),
+            Some(Outcome::Failed(message)) => (
+                RunStatus::Failed,
+                MessageStatus::Failed,
+                Some(message.clone()),
+            ),
+            _ => (RunStatus::Cancelled, MessageStatus::Cancelled, None),
+        };
+        if let Some(answer) = &self.answer {
+            self.store
+                .update_message(
+                    &answer.id,
+                    &transcript.text(),
+                    &transcript.reasoning,
+                    message_status,
+                )
+                .await?;
+        }
+        let tokens = |n: Option<u64>| n.and_then(|n| i64::try_from(n).ok());
+        let outcome = RunOutcome {
+            status,
+            input_tokens: tokens(transcript.input_tokens),
+            output_tokens: tokens(transcript.output_tokens),
+            error,
+            first_token_ms,
+        };
+        self.store.finish_run(&self.run_id, &outcome).await
+    }
+}
+
+/// Events of the agent that are not logged yet, logged together.
+struct Outbox {
+    events: Vec<RunEvent>,
+}
+
+impl Outbox {
+    async fn flush(&mut self, runs: &Runs, run_id: &str) {
+        if !self.events.is_empty() {
+            runs.log
+                .append_all(run_id, std::mem::take(&mut self.events))
+                .await;
+        }
+    }
+}
+
+/// Events that change nothing saved against the answer's row.
+fn saves_nothing(event: &RunEvent) -> bool {
+    matches!(
+        event,
+        RunEvent::AgentChanged { .. }
+            | RunEvent::StepStarted { .. }
+            | RunEvent::TextDelta { .. }
+            | RunEvent::ToolInputStart { .. }
+            | RunEvent::ToolInputDelta { .. }
+            | RunEvent::ReasoningDelta { .. }
+            | RunEvent::Usage { .. }
+    )
+}
+
+impl Runs {
+    /// Produces the run until it ends (or moves to another replica).
+    pub(super) async fn produce(self: Arc<Self>, production: Production) {
+        let Production {
+            run_id,
+            input,
+            first_writes,
+            answered,
+            mut transcript,
+            abandon,
+            permit,
+        } = production;
+        let started = Instant::now();
+        let mut events = Box::pin(
+            self.runner
+                .clone()
+                .run(input)
+                .take_until(abandon.clone().cancelled_owned()),
+        );
+        let mut saver = Saver {
+            store: self.store.clone(),
+            run_id: run_id.clone(),
+            first_writes: Some(first_writes),
+            answer: None,
+            saved: Instant::now(),
+            calls: HashMap::new(),
+        };
+        let mut outbox = Outbox { events: Vec::new() };
+        let mut first_token: Option<i64> = None;
+        let mut ending = None;
+        loop {
+            // Events that are ready together (a burst from one network read)
+            // are logged together, so readers wake once per burst.
+            let event = match events.next().now_or_never() {
+                Some(Some(event)) if outbox.events.len() < LOG_BATCH => event,
+                Some(None) => break,
+                ready => {
+                    outbox.flush(&self, &run_id).await;
+                    match ready {
+                        Some(Some(event)) => event,
+                        _ => match events.next().await {
+                            Some(event) => event,
+                            None => break,
+                        },
+                    }
+                }
+            };
+            transcript.apply(&event);
+            let is_text = matches!(event, RunEvent::TextDelta { .. });
+            // A terminal event is logged after the final save.
+            if !event.is_terminal() {
+                outbox.events.push(event.clone());
+            }
+            if !matches!(
+                event,
+                RunEvent::AgentChanged { .. } | RunEvent::StepStarted { .. }
+            ) {
+                answered.notify_one();
+            }
+            let needs_answer = !saves_nothing(&event);
+            // The first word is never held back for the rest of its burst,
+            // and whatever waits on the database goes out to readers first.
+            if (is_text && first_token.is_none()) || needs_answer || (is_text && saver.text_due()) {
+                outbox.flush(&self, &run_id).await;
+            }
+            if let Err(error) = saver.ready(needs_answer).await {
+                // A conversation that cannot be saved is not carried on as if it were.
+                tracing::error!(run_id = %run_id, error = %error, "saving the run failed; the run is stopped");
+                ending = Some(RunEvent::Failed {
+                    message: "the chat database is unavailable; the answer could not be saved"
+                        .into(),
+                });
+                break;
+            }
+            if is_text && first_token.is_none() {
+                metrics::histogram!("mas_llm_time_to_first_token_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                first_token = Some(started.elapsed().as_millis() as i64);
+            }
+            if let RunEvent::Usage {
+                usage,
+                provider,
+                model,
+            } = &event
+            {
+                for (direction, n) in [
+                    ("input", usage.input_tokens),
+                    ("output", usage.output_tokens),
+                ] {
+                    if let Some(n) = n {
+                        metrics::counter!("mas_llm_tokens_total", "provider" => provider.clone(), "model" => model.clone(), "direction" => direction).increment(n);
+                    }
+                }
+            }
+            let saved = if event.is_terminal() {
+                saver.finish(&transcript, first_token).await
+            } else {
+                saver.save(&event, &transcript).await
+            };
+            if let Err(e) = saved {
+                tracing::error!(run_id = %run_id, error = %e, "saving the run failed");
+            }
+            if event.is_terminal() {
+                ending = Some(event);
+                break;
+            }
+        }
+        let abandoned = abandon.is_cancelled() && ending.is_none();
+        if !abandoned {
+            outbox.flush(&self, &run_id).await;
+        }
+        // The run stops counting as running before its last event is logged,
+        // so a reader that saw the end cannot still cancel it.
+        self.active.remove(&run_id);
+        self.admission.release(permit, transcript.tokens()).await;
+        if abandoned {
+            // Another replica carries it on from the log; what was not logged
+            // yet belongs to the step it requests again.
+            tracing::info!(run_id = %run_id, "run left this replica");
+            return;
+        }
+        let ending = ending.unwrap_or_else(|| RunEvent::Failed {
+            message: "the run ended unexpectedly".into(),
+        });
+        self.log.append(&run_id, ending).await;
+        if let Some(handover) = &self.handover {
+            handover.end(&run_id).await;
+        }
+        tracing::info!(run_id = %run_id, elapsed_ms = started.elapsed().as_millis() as u64, "run ended");
+    }
+}

@@ -1,0 +1,276 @@
+//! What a turn is asked to do (`TurnRequest`) and what it becomes
+//! (`TurnPlan`): the session (an existing one, or a new one made up before
+//! anything is written), the conversation to answer, the agent to start
+//! with, its provider and model. The plan is also the run's ticket: a
+//! replica taking the run over reads it from Redis.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    domain::{Message, ToolSpec},
+    store::{MessageRecord, NewTurn, Role, Session},
+};
+
+/// A turn to start.
+#[derive(Debug, Clone, Default)]
+pub struct TurnRequest {
+    /// The session to continue; a new one when `None`.
+    pub session_id: Option<String>,
+    pub owner: Option<String>,
+    /// The user's message, saved as the turn's question.
+    pub message: String,
+    /// The agent to answer (the session's, else the entry agent).
+    pub agent: Option<String>,
+    /// The conversation to answer, ending with the user's message (an API
+    /// client's own); the session's saved messages when `None`.
+    pub history: Option<Vec<Message>>,
+    /// More instructions for the model.
+    pub instructions: Option<String>,
+    /// Tools the client runs itself.
+    pub client_tools: Vec<ToolSpec>,
+    /// A new session's title (from the message when `None`).
+    pub title: Option<String>,
+}
+
+impl TurnRequest {
+    /// `message`, in a new session of no one in particular.
+    pub fn new(message: &str) -> Self {
+        TurnRequest {
+            message: message.to_owned(),
+            ..TurnRequest::default()
+        }
+    }
+
+    /// In session `id` rather than a new one.
+    pub fn in_session(mut self, id: &str) -> Self {
+        self.session_id = Some(id.to_owned());
+        self
+    }
+
+    /// On behalf of user `owner`.
+    pub fn by(mut self, owner: &str) -> Self {
+        self.owner = Some(owner.to_owned());
+        self
+    }
+
+    /// Answered by `agent` first.
+    pub fn agent(mut self, agent: &str) -> Self {
+        self.agent = Some(agent.to_owned());
+        self
+    }
+}
+
+/// What a turn will do; the ticket another replica carries it on from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnPlan {
+    pub session: Session,
+    pub new_session: bool,
+    pub owner: Option<String>,
+    pub message: String,
+    /// The conversation before the run, ending with the user's message.
+    pub history: Vec<Message>,
+    /// The agent the run starts with.
+    pub agent: String,
+    pub provider: String,
+    pub model: String,
+    #[serde(default)]
+    pub instructions: Option<String>,
+    #[serde(default)]
+    pub client_tools: Vec<ToolSpec>,
+}
+
+impl TurnPlan {
+    /// The turn's first writes, for run `run_id`.
+    pub fn first_writes<'a>(&'a self, run_id: &'a str) -> NewTurn<'a> {
+        NewTurn {
+            session: &self.session,
+            new_session: self.new_session,
+            message: &self.message,
+            run_id,
+            agent: &self.agent,
+            provider: &self.provider,
+            model: &self.model,
+        }
+    }
+}
+
+/// A new session's title: the message's first 60 characters, on one line.
+fn title_of(message: &str) -> String {
+    message
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(60)
+        .collect()
+}
+
+/// The saved messages as the conversation a model reads (empty ones, such
+/// as an answer that failed before its first word, are left out).
+fn conversation(saved: Vec<MessageRecord>) -> Vec<Message> {
+    saved
+        .into_iter()
+        .filter(|m| !m.content.is_empty())
+        .map(|m| match m.role {
+            Role::User => Message::User { text: m.content },
+            Role::Assistant => Message::Assistant {
+                text: m.content,
+                tool_calls: Vec::new(),
+            },
+        })
+        .collect()
+}
+
+/// The plan of `request`, given the session it continues with its saved
+/// messages (`None` for a new session), the entry agent's name, and the
+/// provider and model an agent uses.
+pub fn plan(
+    request: TurnRequest,
+    existing: Option<(Session, Vec<MessageRecord>)>,
+    entry: &str,
+    provider_of: impl Fn(&str) -> (String, String),
+) -> TurnPlan {
+    let TurnRequest {
+        owner,
+        message,
+        agent,
+        history,
+        instructions,
+        client_tools,
+        title,
+        ..
+    } = request;
+    let (session, saved, new_session) = match existing {
+        Some((session, saved)) => (session, saved, false),
+        None => {
+            let title = title.unwrap_or_else(|| title_of(&message));
+            let session = Session::new(owner.as_deref(), &title, agent.as_deref());
+            (session, Vec::new(), true)
+        }
+    };
+    let history = match history {
+        Some(given) => given,
+        None => {
+            let mut history = conversation(saved);
+            history.push(Message::User {
+                text: message.clone(),
+            });
+            history
+        }
+    };
+    let agent = agent
+        .or_else(|| session.agent.clone())
+        .unwrap_or_else(|| entry.to_owned());
+    let (provider, model) = provider_of(&agent);
+    TurnPlan {
+        session,
+        new_session,
+        owner,
+        message,
+        history,
+        agent,
+        provider,
+        model,
+        instructions,
+        client_tools,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MessageStatus;
+
+    fn saved(role: Role, content: &str) -> MessageRecord {
+        MessageRecord {
+            id: "m".into(),
+            session_id: "s".into(),
+            run_id: None,
+            seq: 1,
+            role,
+            agent: None,
+            content: content.into(),
+            reasoning: String::new(),
+            status: MessageStatus::Complete,
+            created_at: 0,
+        }
+    }
+
+    fn provider_of(agent: &str) -> (String, String) {
+        ("offline".into(), format!("model-of-{agent}"))
+    }
+
+    #[test]
+    fn a_new_session_is_titled_from_the_message_and_starts_with_the_entry_agent() {
+        let plan = plan(
+            TurnRequest::new("  How many\nschools are in   Lamu county? ").by("ann"),
+            None,
+            "coordinator",
+            provider_of,
+        );
+        assert!(plan.new_session);
+        assert_eq!(plan.session.title, "How many schools are in Lamu county?");
+        assert_eq!(plan.session.owner.as_deref(), Some("ann"));
+        assert_eq!(
+            (plan.agent.as_str(), plan.model.as_str()),
+            ("coordinator", "model-of-coordinator")
+        );
+        assert_eq!(
+            plan.history,
+            vec![Message::User {
+                text: "  How many\nschools are in   Lamu county? ".into()
+            }]
+        );
+        let long = plan_title(&"word ".repeat(40));
+        assert_eq!(long.chars().count(), 60);
+    }
+
+    fn plan_title(message: &str) -> String {
+        plan(TurnRequest::new(message), None, "coordinator", provider_of)
+            .session
+            .title
+    }
+
+    #[test]
+    fn a_next_turn_reads_the_saved_conversation_and_keeps_the_sessions_agent() {
+        let mut session = Session::new(Some("ann"), "Lamu", Some("schools"));
+        session.id = "s".into();
+        let history = vec![
+            saved(Role::User, "How many schools are in Lamu?"),
+            saved(Role::Assistant, "238."),
+            saved(Role::User, "And Kisumu?"),
+            saved(Role::Assistant, ""),
+        ];
+        let plan = plan(
+            TurnRequest::new("And Mombasa?").in_session("s"),
+            Some((session, history)),
+            "coordinator",
+            provider_of,
+        );
+        assert!(!plan.new_session);
+        assert_eq!(plan.agent, "schools", "the session's agent answers");
+        assert_eq!(plan.history.len(), 4, "the empty answer is left out");
+        assert_eq!(
+            plan.history.last(),
+            Some(&Message::User {
+                text: "And Mombasa?".into()
+            })
+        );
+    }
+
+    #[test]
+    fn an_api_clients_own_history_is_answered_as_given() {
+        let given = vec![Message::User {
+            text: "Hello".into(),
+        }];
+        let request = TurnRequest {
+            history: Some(given.clone()),
+            title: Some("API · me".into()),
+            ..TurnRequest::new("Hello").agent("schools")
+        };
+        let plan = plan(request, None, "coordinator", provider_of);
+        assert_eq!(plan.history, given);
+        assert_eq!(plan.session.title, "API · me");
+        assert_eq!(plan.agent, "schools");
+    }
+}

@@ -1,0 +1,301 @@
+//! The chat server's one typed `Settings`, loaded once at start-up from
+//! `sources` (defaults < TOML file < environment < command-line flags), in
+//! sections: server, database, auth, limits, redis, providers, tools,
+//! agents, emis. A value that cannot be used stops start-up with a message
+//! naming its variable; `validate` holds the production rules.
+
+pub mod sources;
+
+use std::{path::Path, time::Duration};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use self::sources::{Raw, Tables};
+use crate::{
+    agent::{AgentSet, RunLimits},
+    auth::cookie::MIN_SECRET_BYTES,
+    domain::UserRole,
+    limits::Quota,
+    providers::registry::ProviderSettings,
+    store::users::UserStore,
+    toolbox::ToolSettings,
+};
+
+/// Configuration that cannot be used, naming the setting at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct SettingsError(pub String);
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub auth: AuthSettings,
+    pub limits: LimitSettings,
+    pub redis: RedisSettings,
+    pub providers: ProviderSettings,
+    pub tools: ToolSettings,
+    pub agents: AgentSettings,
+    pub emis: EmisSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    /// Runs at once on this replica (`MAX_CONCURRENT_SESSIONS`); more get 503.
+    pub max_concurrent_runs: usize,
+    /// How long runs may finish after SIGTERM before they are handed over.
+    pub shutdown_timeout: Duration,
+    /// How long `POST /api/chat` waits for a whole answer.
+    pub chat_timeout: Duration,
+    /// How often a quiet stream carries a heartbeat comment.
+    pub heartbeat: Duration,
+    /// Trusted hosts, CORS, trusted proxies, the time limit of ordinary requests.
+    pub hardening: platform::Hardening,
+    pub production: bool,
+    /// Tracing filter (`RUST_LOG`, else `LOG_LEVEL`).
+    pub log_filter: String,
+    pub log_json: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `sqlite://file.db` (default) or a PostgreSQL URL: the chat database.
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Every API call needs an API key or a sign-in.
+    pub required: bool,
+    /// Signs sign-in cookies (a random key per process when unset).
+    pub secret_key: Option<SecretString>,
+    /// Cookies get `Secure` and responses HSTS (clients come over TLS).
+    pub cookie_secure: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct LimitSettings {
+    /// Budgets for starting runs and for other API calls (`None`: unlimited).
+    pub rates: Option<(Quota, Quota)>,
+    pub runs_per_user: usize,
+    /// Model tokens per user per UTC day (0: unlimited).
+    pub daily_token_budget: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// Shares runs, limits and the tool cache between replicas.
+    pub url: Option<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    pub set: AgentSet,
+    pub limits: RunLimits,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmisSettings {
+    /// The in-process EMIS tools (`EMIS_DATABASE_URL`, cache, web search).
+    pub tools: mcp_server::EmisConfig,
+    /// Named in `/mcp`'s protected-resource metadata.
+    pub public_url: Option<String>,
+    pub authorization_servers: Vec<String>,
+}
+
+fn seconds(name: &str, value: f64) -> Result<Duration, SettingsError> {
+    Duration::try_from_secs_f64(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| SettingsError(format!("{name}: must be a number of seconds above 0")))
+}
+
+impl Settings {
+    /// Loads defaults, `file` (or `MAS_CONFIG`), the environment, then `overrides`.
+    pub fn load(
+        file: Option<&Path>,
+        overrides: &[(&str, figment::value::Value)],
+    ) -> Result<Self, SettingsError> {
+        let file = sources::config_file(file);
+        Self::from_figment(&sources::figment(file.as_deref(), true, overrides))
+    }
+
+    /// The settings of `figment` alone (tests build one without the environment).
+    pub fn from_figment(figment: &figment::Figment) -> Result<Self, SettingsError> {
+        let raw: Raw = sources::extract(figment)?;
+        let providers: ProviderSettings = sources::extract(figment)?;
+        let tables: Tables = sources::extract(figment)?;
+        let agents = if tables.agents.is_empty() {
+            AgentSet::builtin()
+        } else {
+            AgentSet::new(tables.agents).map_err(|e| SettingsError(format!("[[agents]]: {e}")))?
+        };
+        Self::from_raw(raw, providers, tables.mcp_servers, agents)
+    }
+
+    fn from_raw(
+        raw: Raw,
+        providers: ProviderSettings,
+        mcp_servers: Vec<crate::toolbox::McpServerConfig>,
+        agents: AgentSet,
+    ) -> Result<Self, SettingsError> {
+        let production = match raw.environment.as_str() {
+            "production" => true,
+            "development" | "test" => false,
+            other => {
+                return Err(SettingsError(format!(
+                    "ENVIRONMENT: expected development, production or test, got {other:?}"
+                )));
+            }
+        };
+        let log_json = match raw.log_format.as_str() {
+            "json" => true,
+            "text" => false,
+            other => {
+                return Err(SettingsError(format!(
+                    "LOG_FORMAT: expected json or text, got {other:?}"
+                )));
+            }
+        };
+        let trusted_proxies =
+            platform::parse_proxies(&raw.trusted_proxies).map_err(SettingsError)?;
+        if raw.max_concurrent_sessions == 0 {
+            return Err(SettingsError(
+                "MAX_CONCURRENT_SESSIONS: must be at least 1".into(),
+            ));
+        }
+        if raw.tool_execution_timeout == 0 {
+            return Err(SettingsError(
+                "TOOL_EXECUTION_TIMEOUT: must be at least 1 second".into(),
+            ));
+        }
+        for (name, n) in [
+            ("DATABASE_MAX_CONNECTIONS", raw.database_max_connections),
+            (
+                "EMIS_DATABASE_MAX_CONNECTIONS",
+                raw.emis_database_max_connections,
+            ),
+        ] {
+            if n == 0 {
+                return Err(SettingsError(format!("{name}: must be at least 1")));
+            }
+        }
+        if let Some(secret) = &raw.secret_key
+            && secret.expose_secret().len() < MIN_SECRET_BYTES
+        {
+            return Err(SettingsError(format!(
+                "SECRET_KEY: must be at least {MIN_SECRET_BYTES} characters"
+            )));
+        }
+        let chat = Quota {
+            per_second: raw.rate_limit_chat_per_second,
+            burst: raw.rate_limit_chat_burst,
+        };
+        let api = Quota {
+            per_second: raw.rate_limit_api_per_second,
+            burst: raw.rate_limit_api_burst,
+        };
+        // A rate of 0 turns the limits off.
+        let off = [chat, api]
+            .iter()
+            .any(|q| q.per_second == 0 || q.burst == 0);
+        let tool_timeout = Duration::from_secs(raw.tool_execution_timeout);
+        Ok(Settings {
+            server: ServerSettings {
+                host: raw.chat_host,
+                port: raw.chat_port,
+                max_concurrent_runs: raw.max_concurrent_sessions,
+                shutdown_timeout: Duration::try_from_secs_f64(raw.shutdown_timeout).map_err(
+                    |_| SettingsError("SHUTDOWN_TIMEOUT: must be a number of seconds".into()),
+                )?,
+                chat_timeout: seconds("CHAT_TIMEOUT", raw.chat_timeout)?,
+                heartbeat: seconds("SSE_HEARTBEAT", raw.sse_heartbeat)?,
+                hardening: platform::Hardening {
+                    allowed_hosts: raw.allowed_hosts,
+                    cors_origins: raw.cors_origins,
+                    request_timeout: seconds("REQUEST_TIMEOUT", raw.request_timeout)?,
+                    trusted_proxies,
+                },
+                production,
+                log_filter: raw.rust_log.unwrap_or(raw.log_level),
+                log_json,
+            },
+            database: DatabaseSettings {
+                url: raw.database_url,
+                max_connections: raw.database_max_connections,
+            },
+            auth: AuthSettings {
+                required: production || raw.auth_required,
+                secret_key: raw.secret_key,
+                cookie_secure: raw.cookie_secure.unwrap_or(production),
+            },
+            limits: LimitSettings {
+                rates: (!off).then_some((chat, api)),
+                runs_per_user: raw.max_runs_per_user.max(1),
+                daily_token_budget: raw.daily_token_budget,
+            },
+            redis: RedisSettings {
+                url: raw.redis_url.clone(),
+            },
+            providers,
+            tools: ToolSettings {
+                mcp_server_url: raw.mcp_server_url,
+                mcp_server_token: raw.mcp_server_token,
+                mcp_servers,
+            },
+            agents: AgentSettings {
+                set: agents,
+                limits: RunLimits {
+                    tool_timeout,
+                    ..RunLimits::default()
+                },
+            },
+            emis: EmisSettings {
+                tools: mcp_server::EmisConfig {
+                    database_url: raw.emis_database_url,
+                    database_max_connections: raw.emis_database_max_connections,
+                    redis_url: raw.redis_url,
+                    cache_ttl: raw.cache_ttl,
+                    cache_capacity: raw.cache_capacity,
+                    tavily_api_key: raw.tavily_api_key,
+                    tavily_base_url: raw.tavily_base_url,
+                    web_search_timeout: Duration::from_secs(raw.web_search_timeout.max(1)),
+                    tool_timeout,
+                    conformance: false,
+                },
+                public_url: raw.mcp_public_url,
+                authorization_servers: raw.mcp_authorization_servers,
+            },
+        })
+    }
+
+    /// The production rules, checked once the chat database is open: with
+    /// auth required an admin must exist and `SECRET_KEY` must be set.
+    pub async fn validate(&self, users: &dyn UserStore) -> anyhow::Result<()> {
+        if !self.auth.required {
+            return Ok(());
+        }
+        let admin = users
+            .users()
+            .await?
+            .iter()
+            .any(|u| u.role == UserRole::Admin && u.disabled_at.is_none());
+        if !admin {
+            anyhow::bail!(
+                "authentication is required (ENVIRONMENT=production or AUTH_REQUIRED=true) but no admin \
+                 exists: create one with `chat-server user add <name> --role admin` (password on stdin), \
+                 then API keys with `chat-server key create <name>`"
+            );
+        }
+        if self.auth.secret_key.is_none() {
+            anyhow::bail!(
+                "authentication is required but SECRET_KEY is not set: set it to {MIN_SECRET_BYTES} or more \
+                 random characters (it signs the sign-in cookies)"
+            );
+        }
+        Ok(())
+    }
+}

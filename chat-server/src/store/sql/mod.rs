@@ -1,0 +1,96 @@
+//! `ChatStore` on SQLite or PostgreSQL through sqlx's `Any` driver: one set of
+//! portable SQL (text ids, integer epoch-millisecond times, `$n` parameters),
+//! with each engine's schema in `migrations/<engine>/chat`, applied at start-up.
+//! `rows` reads rows into records; `chat` is the `ChatStore` implementation.
+
+mod chat;
+mod rows;
+
+use sqlx::{AnyPool, Executor, any::AnyPoolOptions, migrate::Migrator};
+
+use super::StoreError;
+
+/// The database engine behind a URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    pub fn of(url: &str) -> Option<Engine> {
+        if url.starts_with("sqlite:") {
+            Some(Engine::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Engine::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+pub(crate) fn classify(error: sqlx::Error) -> StoreError {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => StoreError::Unavailable(error),
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        other => StoreError::Internal(other),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    engine: Engine,
+}
+
+impl SqlStore {
+    /// Connects (creating a SQLite file if needed) and applies the schema.
+    pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Self> {
+        sqlx::any::install_default_drivers();
+        let engine = Engine::of(url).ok_or_else(|| {
+            anyhow::anyhow!("DATABASE_URL must start with sqlite: or postgres:// (got {url:?})")
+        })?;
+        let mut options = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(5));
+        let url = match engine {
+            Engine::Sqlite => {
+                options = options.after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // Cascading deletes need foreign keys on; WAL lets readers run beside the writer,
+                        // and with WAL, synchronous=NORMAL stays crash-safe while committing much faster.
+                        conn.execute("PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+                            .await?;
+                        Ok(())
+                    })
+                });
+                if url.contains('?') {
+                    url.to_owned()
+                } else {
+                    format!("{url}?mode=rwc")
+                }
+            }
+            Engine::Postgres => url.to_owned(),
+        };
+        let pool = options.connect(&url).await?;
+        let mut migrator: Migrator = match engine {
+            Engine::Sqlite => sqlx::migrate!("../migrations/sqlite/chat"),
+            Engine::Postgres => sqlx::migrate!("../migrations/postgres/chat"),
+        };
+        // The EMIS schema may share the database (and its migration table).
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
+        Ok(SqlStore { pool, engine })
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+}

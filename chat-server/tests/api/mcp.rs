@@ -1,0 +1,536 @@
+//! The agents' MCP client: a remote EMIS server over Streamable HTTP (with
+//! its bearer token, stateless), extra servers namespaced, a server that is
+//! down at start-up, one that dies in the middle of a run, one that
+//! announces new tools; `/ready` following the EMIS server; and the chat
+//! server's own `/mcp`, behind API keys with the `mcp` scope.
+
+use std::{sync::Arc, time::Duration};
+
+use chat_server::{
+    agent::{AgentSet, RunEvent, RunInput, RunLimits},
+    auth::accounts,
+    domain::{Message, ToolCall, UserRole},
+    providers::registry::ProviderSettings,
+    store::{now_ms, users::UserStore},
+    toolbox::{McpServerConfig, Toolbox},
+};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::support::{TestApp, emis};
+
+/// The MCP server on its own runtime and thread, so stopping it closes every
+/// connection at once, as a crash would.
+/// The `MCP-Protocol-Version` and `Mcp-Session-Id` headers of each request.
+type Seen = Arc<std::sync::Mutex<Vec<(Option<String>, Option<String>)>>>;
+
+struct RemoteMcp {
+    url: String,
+    /// The `MCP-Protocol-Version` and `Mcp-Session-Id` headers of each request.
+    seen: Seen,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RemoteMcp {
+    fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// A remote EMIS server that accepts only `tokens` (comma-separated) when given.
+    fn start_with(tokens: Option<&'static str>) -> Self {
+        let seen: Seen = Arc::default();
+        let recorder = seen.clone();
+        let (url_tx, url_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let mut figment = mcp_server::settings::Settings::defaults();
+                if let Some(tokens) = tokens {
+                    figment = figment.merge(figment::providers::Serialized::default(
+                        "mcp_auth_tokens",
+                        tokens,
+                    ));
+                }
+                let settings =
+                    mcp_server::settings::Settings::from_figment(figment).expect("settings");
+                let router =
+                    mcp_server::http::router(emis::state(), &settings, CancellationToken::new())
+                        .layer(axum::middleware::from_fn(
+                            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                                let header = |name: &str| {
+                                    request
+                                        .headers()
+                                        .get(name)
+                                        .and_then(|v| v.to_str().ok())
+                                        .map(str::to_owned)
+                                };
+                                let entry =
+                                    (header("mcp-protocol-version"), header("mcp-session-id"));
+                                if let Ok(mut seen) = recorder.lock() {
+                                    seen.push(entry);
+                                }
+                                next.run(request)
+                            },
+                        ));
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                url_tx
+                    .send(format!(
+                        "http://{}/mcp",
+                        listener.local_addr().expect("addr")
+                    ))
+                    .expect("url");
+                tokio::spawn(async move { axum::serve(listener, router).await });
+                tokio::task::spawn_blocking(move || stop_rx.recv())
+                    .await
+                    .ok();
+            });
+            runtime.shutdown_timeout(Duration::from_millis(100));
+        });
+        RemoteMcp {
+            url: url_rx.recv().expect("server url"),
+            seen,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Kills the server and every connection it had.
+    fn kill(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for RemoteMcp {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn call(name: &str, args: serde_json::Value) -> ToolCall {
+    ToolCall {
+        id: "c1".into(),
+        name: name.into(),
+        arguments: args,
+        signature: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_sends_the_token_a_guarded_emis_server_needs() {
+    let remote = RemoteMcp::start_with(Some("first-token,second-token"));
+    let toolbox = Toolbox::remote(&remote.url, Some("second-token"), &[])
+        .await
+        .expect("remote toolbox");
+    assert_eq!(toolbox.tools().len(), 7);
+    let result = toolbox
+        .call(&call("search_schools", json!({ "query": "bakwanim" })))
+        .await;
+    assert!(!result.is_error, "{}", result.content);
+    for token in [None, Some("wrong-token")] {
+        match Toolbox::remote(&remote.url, token, &[]).await {
+            Err(_) => {}
+            Ok(toolbox) => assert!(
+                toolbox.tools().is_empty(),
+                "no tools without the right token ({token:?})"
+            ),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_emis_server_serves_the_same_tools() {
+    let remote = RemoteMcp::start();
+    let toolbox = Toolbox::remote(&remote.url, None, &[])
+        .await
+        .expect("remote toolbox");
+    assert_eq!(toolbox.tools().len(), 7);
+    let result = toolbox
+        .call(&call("search_schools", json!({ "query": "bakwanim" })))
+        .await;
+    // Stateless 2026-07-28: no session to pin the client to one MCP replica.
+    let seen = remote.seen.lock().expect("seen").clone();
+    assert!(
+        seen.iter().all(
+            |(version, session)| version.as_deref() == Some("2026-07-28") && session.is_none()
+        ),
+        "{seen:?}"
+    );
+    assert!(
+        !result.is_error && result.content.contains("KE-1"),
+        "{}",
+        result.content
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_servers_add_namespaced_tools_and_a_dead_one_costs_only_its_own() {
+    let remote = RemoteMcp::start();
+    let extra = vec![
+        McpServerConfig {
+            name: "mirror".into(),
+            url: Some(remote.url.clone()),
+            headers: Default::default(),
+            command: None,
+            args: vec![],
+        },
+        McpServerConfig {
+            name: "gone".into(),
+            url: Some("http://127.0.0.1:9/mcp".into()),
+            headers: Default::default(),
+            command: None,
+            args: vec![],
+        },
+    ];
+    let toolbox = Toolbox::with_extra(emis::state(), &extra)
+        .await
+        .expect("toolbox");
+    let tools = toolbox.tools();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_str()).collect();
+    assert!(
+        names.contains(&"search_schools") && names.contains(&"mirror__search_schools"),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.starts_with("gone__")),
+        "the unreachable server adds nothing"
+    );
+    let result = toolbox
+        .call(&call("mirror__get_school", json!({ "id": "KE-2" })))
+        .await;
+    assert!(
+        !result.is_error && result.content.contains("Bekibon"),
+        "{}",
+        result.content
+    );
+    let unknown = toolbox.call(&call("gone__anything", json!({}))).await;
+    assert!(unknown.is_error);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_dies_mid_run_gives_a_tool_error_not_a_hang() {
+    let mut remote = RemoteMcp::start();
+    let toolbox = Arc::new(
+        Toolbox::remote(&remote.url, None, &[])
+            .await
+            .expect("remote toolbox"),
+    );
+    remote.kill();
+    let direct = tokio::time::timeout(
+        Duration::from_secs(10),
+        toolbox.call(&call("list_regions", json!({}))),
+    )
+    .await
+    .expect("no hang");
+    assert!(direct.is_error, "{}", direct.content);
+
+    let limits = RunLimits {
+        tool_timeout: Duration::from_secs(5),
+        ..RunLimits::default()
+    };
+    let runner = emis::runner(
+        AgentSet::builtin(),
+        &ProviderSettings::default(),
+        toolbox,
+        limits,
+    );
+    let input = RunInput {
+        history: vec![Message::User {
+            text: "How many schools are in Lamu county?".into(),
+        }],
+        agent: None,
+        cancel: CancellationToken::new(),
+        ..RunInput::default()
+    };
+    let events: Vec<RunEvent> =
+        tokio::time::timeout(Duration::from_secs(20), runner.run(input).collect())
+            .await
+            .expect("the run ends");
+    assert!(events.iter().any(|e| matches!(e, RunEvent::ToolOutput { tool, is_error: true, .. } if tool == "school_statistics")), "{events:?}");
+    assert!(matches!(events.last(), Some(RunEvent::Finished { .. })));
+}
+
+/// An MCP server whose `add_tool` tool adds a tool and announces the change,
+/// to 2025-11-25 sessions (their GET stream) and to 2026-07-28
+/// `subscriptions/listen` streams alike.
+#[derive(Clone, Default)]
+struct Growing {
+    names: Arc<std::sync::Mutex<Vec<String>>>,
+    listeners: Arc<tokio::sync::Mutex<Vec<rmcp::service::SubscriptionSink>>>,
+}
+
+fn tool(name: &str) -> rmcp::model::Tool {
+    let schema = json!({ "type": "object", "properties": {} });
+    let schema = match schema {
+        serde_json::Value::Object(map) => Arc::new(map),
+        _ => unreachable!("an object"),
+    };
+    rmcp::model::Tool::new(name.to_owned(), format!("The {name} tool"), schema)
+}
+
+impl rmcp::ServerHandler for Growing {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::InitializeResult::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _: Option<rmcp::model::PaginatedRequestParams>,
+        _: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, rmcp::ErrorData> {
+        let names = self.names.lock().expect("names").clone();
+        let mut tools = vec![tool("add_tool")];
+        tools.extend(names.iter().map(|n| tool(n)));
+        Ok(rmcp::model::ListToolsResult::with_all_items(tools))
+    }
+
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
+        let text = if request.name == "add_tool" {
+            let name = {
+                let mut names = self.names.lock().expect("names");
+                let name = format!("extra_{}", names.len() + 1);
+                names.push(name.clone());
+                name
+            };
+            let _ = context.peer.notify_tool_list_changed().await;
+            for sink in self.listeners.lock().await.iter() {
+                let _ = sink.notify_tool_list_changed().await;
+            }
+            format!("added {name}")
+        } else {
+            format!("{} ran", request.name)
+        };
+        Ok(
+            rmcp::model::CallToolResult::success(vec![rmcp::model::ContentBlock::text(text)])
+                .into(),
+        )
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &rmcp::model::SubscriptionFilter,
+    ) -> Option<rmcp::model::SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    async fn listen(
+        &self,
+        context: rmcp::service::SubscriptionContext,
+    ) -> Result<(), rmcp::ErrorData> {
+        self.listeners.lock().await.push(context.sink().clone());
+        context.cancelled().await;
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_announces_new_tools_gets_them_listed_again() {
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    };
+    let growing = Growing::default();
+    let service = StreamableHttpService::new(
+        {
+            let growing = growing.clone();
+            move || Ok(growing.clone())
+        },
+        LocalSessionManager::default().into(),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    let router = axum::Router::new().nest_service("/mcp", service);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let extra = vec![McpServerConfig {
+        name: "growing".into(),
+        url: Some(url),
+        headers: Default::default(),
+        command: None,
+        args: vec![],
+    }];
+    let toolbox = Toolbox::with_extra(emis::state(), &extra)
+        .await
+        .expect("toolbox");
+    let has = |name: &str| toolbox.tools().iter().any(|t| t.name == name);
+    assert!(has("growing__add_tool") && !has("growing__extra_1"));
+    let added = toolbox.call(&call("growing__add_tool", json!({}))).await;
+    assert!(!added.is_error, "{}", added.content);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !has("growing__extra_1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new tool was not listed: {:?}",
+            toolbox
+                .tools()
+                .iter()
+                .map(|t| t.name.clone())
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ran = toolbox.call(&call("growing__extra_1", json!({}))).await;
+    assert_eq!(ran.content, "extra_1 ran");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_emis_mcp_server() {
+    let mut remote = RemoteMcp::start();
+    let gone = McpServerConfig {
+        name: "gone".into(),
+        url: Some("http://127.0.0.1:9/mcp".into()),
+        headers: Default::default(),
+        command: None,
+        args: vec![],
+    };
+    let app = TestApp::builder()
+        .set("mcp_server_url", &remote.url)
+        .set(
+            "mcp_servers",
+            json!([{ "name": gone.name, "url": gone.url }]),
+        )
+        .spawn()
+        .await;
+    let ready = format!("{}/ready", app.base);
+
+    let check = || async {
+        let response = reqwest::get(&ready).await.expect("ready");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json::<serde_json::Value>().await.expect("json"),
+        )
+    };
+    let (status, body) = check().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["database"], "up");
+    assert_eq!(body["mcp_servers"]["emis"], "up");
+    assert_eq!(
+        body["mcp_servers"]["gone"], "down",
+        "an extra server that is down is reported, not fatal"
+    );
+    remote.kill();
+    let (status, body) = check().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["mcp_servers"]["emis"], "down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_on_the_chat_server_takes_api_keys_with_the_mcp_scope() {
+    use rmcp::{
+        ServiceExt,
+        transport::{
+            StreamableHttpClientTransport,
+            streamable_http_client::StreamableHttpClientTransportConfig,
+        },
+    };
+    let app = TestApp::builder().auth_required().spawn().await;
+    let store = app.store.as_ref();
+    app.user("root", UserRole::Admin).await;
+    app.user("alice", UserRole::User).await;
+    let (mcp_key, mcp_key_id) = accounts::create_key(store, "alice", "mcp", "ide", None)
+        .await
+        .expect("key");
+    let (chat_key, _) = accounts::create_key(store, "alice", "chat", "app", None)
+        .await
+        .expect("key");
+    let base = app.base.clone();
+
+    let http = reqwest::Client::new();
+    let initialize = |key: Option<&str>| {
+        let mut request = http
+            .post(format!("{base}/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": { "protocolVersion": "2025-11-25", "capabilities": {},
+                    "clientInfo": { "name": "test", "version": "1" } } }));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        request.send()
+    };
+    let metadata = format!("{base}/.well-known/oauth-protected-resource/mcp");
+    let response = initialize(None).await.expect("post");
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        format!("Bearer resource_metadata=\"{metadata}\"").as_str()
+    );
+    let response = initialize(Some(&chat_key)).await.expect("post");
+    assert_eq!(response.status(), 403, "a chat-only key");
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        challenge.starts_with("Bearer error=\"insufficient_scope\", scope=\"mcp\""),
+        "{challenge}"
+    );
+    let resource: Value = http
+        .get(&metadata)
+        .send()
+        .await
+        .expect("metadata")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(resource["resource"], format!("{base}/mcp"));
+
+    let connect = |key: String| {
+        let config = StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp"))
+            .custom_headers(std::collections::HashMap::from([(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {key}").parse().expect("value"),
+            )]));
+        ().serve(StreamableHttpClientTransport::from_config(config))
+    };
+    let client = connect(mcp_key.clone()).await.expect("an mcp key connects");
+    let tools = client.list_all_tools().await.expect("tools");
+    assert!(
+        tools.iter().any(|t| t.name == "search_schools"),
+        "{tools:?}"
+    );
+    client.cancel().await.expect("close");
+    accounts::revoke_key(store, &mcp_key_id.id)
+        .await
+        .expect("revoke");
+    assert!(
+        connect(mcp_key).await.is_err(),
+        "a revoked key is refused at once"
+    );
+    let report = store
+        .events_since(now_ms() - 60_000, 100)
+        .await
+        .expect("events");
+    assert!(
+        report
+            .iter()
+            .any(|e| e.kind == "permission_denied" && e.detail.contains("/mcp")),
+        "the scope refusal is audited"
+    );
+}
