@@ -299,3 +299,104 @@ impl Settings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use figment::providers::Serialized;
+
+    use super::*;
+
+    fn file(text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("mas-settings-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("mas.toml");
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    /// The settings of `path` and of `set`, read as environment variables are.
+    fn load(path: Option<&Path>, set: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let mut figment = sources::figment(path, false, &[]);
+        for (key, value) in set {
+            let value: figment::value::Value = value.parse().expect("a value");
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        Settings::from_figment(&figment)
+    }
+
+    #[test]
+    fn later_sources_win_and_sections_are_filled() {
+        let path = file(
+            "chat_port = 9000\nmax_runs_per_user = 7\ncors_origins = [\"https://a.example\"]\n",
+        );
+        let settings = load(Some(&path), &[("chat_port", "9100")]).expect("settings");
+        assert_eq!(settings.server.port, 9100, "the override beats the file");
+        assert_eq!(
+            settings.limits.runs_per_user, 7,
+            "the file beats the default"
+        );
+        assert_eq!(
+            settings.server.hardening.cors_origins,
+            ["https://a.example"]
+        );
+        assert_eq!(settings.server.max_concurrent_runs, 100, "the default");
+        assert!(settings.limits.rates.is_some(), "limits are on by default");
+        assert!(!settings.auth.required && !settings.auth.cookie_secure);
+        let production = load(None, &[("environment", "production")]).expect("settings");
+        assert!(production.auth.required && production.auth.cookie_secure);
+    }
+
+    #[test]
+    fn an_unusable_value_names_its_variable() {
+        for (key, value, named) in [
+            ("chat_port", "eighty", "CHAT_PORT"),
+            ("auth_required", "maybe", "AUTH_REQUIRED"),
+            ("max_concurrent_sessions", "0", "MAX_CONCURRENT_SESSIONS"),
+            ("secret_key", "short", "SECRET_KEY"),
+            ("environment", "staging", "ENVIRONMENT"),
+            ("trusted_proxies", "nonsense", "TRUSTED_PROXIES"),
+            ("chat_timeout", "0", "CHAT_TIMEOUT"),
+        ] {
+            let error = load(None, &[(key, value)]).expect_err(key).to_string();
+            assert!(error.contains(named), "{key}={value}: {error}");
+        }
+    }
+
+    #[test]
+    fn agents_come_from_the_config_file_with_their_handoffs_checked() {
+        let path = file(
+            r#"
+[[agents]]
+name = "helper"
+title = "Helper"
+description = "Answers everything"
+system_prompt = "Be helpful."
+tools = ["search_*"]
+handoffs = ["stats"]
+
+[[agents]]
+name = "stats"
+title = "Statistician"
+description = "Counts"
+provider = "offline"
+system_prompt = "Count."
+tools = ["school_statistics"]
+"#,
+        );
+        let set = load(Some(&path), &[]).expect("settings").agents.set;
+        assert_eq!(set.entry().name, "helper");
+        assert_eq!(
+            set.get("stats").and_then(|a| a.provider.as_deref()),
+            Some("offline")
+        );
+        let path = file(
+            "[[agents]]\nname = \"a\"\ntitle = \"A\"\ndescription = \"d\"\nsystem_prompt = \"p\"\nhandoffs = [\"ghost\"]\n",
+        );
+        let error = load(Some(&path), &[])
+            .expect_err("unknown handoff")
+            .to_string();
+        assert!(error.contains("ghost"), "{error}");
+        let builtin = load(None, &[]).expect("settings").agents.set;
+        assert_eq!(builtin.entry().name, "coordinator");
+    }
+}
