@@ -6,10 +6,10 @@ use std::{path::Path, time::Duration};
 
 use figment::{
     Figment,
-    providers::{Env, Format, Serialized, Toml},
+    providers::{Format, Serialized, Toml},
 };
 use secrecy::SecretString;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 /// Environment variables the MCP server reads (each maps to the field of the same name, lower-cased).
 pub const ENV_VARS: &[&str] = &[
@@ -51,10 +51,10 @@ pub struct Settings {
     pub tavily_api_key: Option<SecretString>,
     pub tavily_base_url: String,
     /// Host names (or host:port) accepted in the `Host` header of `/mcp` (DNS-rebinding protection).
-    #[serde(deserialize_with = "list")]
+    #[serde(deserialize_with = "platform::config::list")]
     pub allowed_hosts: Vec<String>,
     /// Browser origins accepted in the `Origin` header of `/mcp`; requests without Origin pass.
-    #[serde(deserialize_with = "list")]
+    #[serde(deserialize_with = "platform::config::list")]
     pub cors_origins: Vec<String>,
     /// Seconds a cached tool result stays valid (0 disables the cache).
     pub cache_ttl: u64,
@@ -82,10 +82,10 @@ pub struct Settings {
     #[serde(default)]
     pub mcp_public_url: Option<String>,
     /// OAuth authorization servers named in the protected-resource metadata.
-    #[serde(default, deserialize_with = "list")]
+    #[serde(default, deserialize_with = "platform::config::list")]
     pub mcp_authorization_servers: Vec<String>,
     /// Load balancers whose `X-Forwarded-For` is believed (IPs or CIDR ranges).
-    #[serde(default, deserialize_with = "list")]
+    #[serde(default, deserialize_with = "platform::config::list")]
     pub trusted_proxies: Vec<String>,
 }
 
@@ -208,28 +208,13 @@ impl Settings {
         if let Some(path) = file {
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment.merge(
-            Env::raw()
-                .only(ENV_VARS)
-                .map(|k| k.as_str().to_ascii_lowercase().into()),
-        )
+        figment.merge(platform::config::env(ENV_VARS))
     }
 
     pub fn from_figment(figment: Figment) -> Result<Self, SettingsError> {
-        let settings: Settings = figment.extract().map_err(|e| {
-            let errors: Vec<String> = e
-                .into_iter()
-                .map(|err| {
-                    let key = err.path.join(".").to_ascii_uppercase();
-                    if key.is_empty() {
-                        err.to_string()
-                    } else {
-                        format!("{key}: {}", err.kind)
-                    }
-                })
-                .collect();
-            SettingsError(errors.join("; "))
-        })?;
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| SettingsError(platform::config::describe(e)))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -267,25 +252,6 @@ impl Settings {
     pub fn tool_timeout(&self) -> Duration {
         Duration::from_secs(self.tool_execution_timeout)
     }
-}
-
-/// Accepts a list as a TOML array or as a comma-separated string (the env form).
-fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match Raw::deserialize(deserializer)? {
-        Raw::One(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        Raw::Many(v) => v,
-    })
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! checks every request passes (`guard`: header size, trusted hosts, the
 //! client's address behind trusted proxies), the headers every response
 //! carries (`headers`), CORS (`cors`), the time limit of non-streaming routes
-//! (`timeout`), and the process set-up (`telemetry`, `signals`). `Hardening`
-//! is what an operator configures of it.
+//! (`timeout`), the process set-up (`telemetry`, `signals`), and what both
+//! settings loaders share (`config`). `Hardening` is what an operator
+//! configures of it.
 
+pub mod config;
 pub mod cors;
 pub mod guard;
 pub mod headers;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use figment::{
     Figment,
-    providers::{Env, Format, Serialized, Toml},
+    providers::{Format, Serialized, Toml},
 };
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -69,11 +69,11 @@ pub struct Raw {
     pub request_timeout: f64,
     pub chat_timeout: f64,
     pub sse_heartbeat: f64,
-    #[serde(deserialize_with = "list")]
+    #[serde(deserialize_with = "platform::config::list")]
     pub allowed_hosts: Vec<String>,
-    #[serde(deserialize_with = "list")]
+    #[serde(deserialize_with = "platform::config::list")]
     pub cors_origins: Vec<String>,
-    #[serde(deserialize_with = "list")]
+    #[serde(deserialize_with = "platform::config::list")]
     pub trusted_proxies: Vec<String>,
     pub environment: String,
     pub log_level: String,
@@ -104,7 +104,7 @@ pub struct Raw {
     pub tavily_base_url: String,
     pub web_search_timeout: u64,
     pub mcp_public_url: Option<String>,
-    #[serde(deserialize_with = "list")]
+    #[serde(deserialize_with = "platform::config::list")]
     pub mcp_authorization_servers: Vec<String>,
 }
 
@@ -210,11 +210,7 @@ pub fn figment(
             .chain(registry::ENV_VARS.iter())
             .copied()
             .collect();
-        figment = figment.merge(
-            Env::raw()
-                .only(&names)
-                .map(|k| k.as_str().to_ascii_lowercase().into()),
-        );
+        figment = figment.merge(platform::config::env(&names));
     }
     for (key, value) in overrides {
         figment = figment.merge(Serialized::default(key, value.clone()));
@@ -224,39 +220,9 @@ pub fn figment(
 
 /// `T` from `figment`, with every error naming its variable.
 pub fn extract<T: serde::de::DeserializeOwned>(figment: &Figment) -> Result<T, SettingsError> {
-    figment.extract().map_err(|e| {
-        let errors: Vec<String> = e
-            .into_iter()
-            .map(|err| {
-                let key = err.path.join(".").to_ascii_uppercase();
-                if key.is_empty() {
-                    err.to_string()
-                } else {
-                    format!("{key}: {}", err.kind)
-                }
-            })
-            .collect();
-        SettingsError(errors.join("; "))
-    })
-}
-
-/// Accepts a list as a TOML array or as a comma-separated string (the env form).
-fn list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        One(String),
-        Many(Vec<String>),
-    }
-    Ok(match Raw::deserialize(deserializer)? {
-        Raw::One(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        Raw::Many(v) => v,
-    })
+    figment
+        .extract()
+        .map_err(|e| SettingsError(platform::config::describe(e)))
 }
 
 /// A yes/no: `true`/`false`, `1`/`0`, `yes`/`no`; anything else is an error.
