@@ -67,7 +67,7 @@ set -e
 if [ "$status" -ne 0 ]; then
   echo
   echo "Rust tests failed (cargo exited with $status); the failing tests and test binaries:"
-  grep -E "^    [A-Za-z0-9_:]+$|^test .* FAILED$|error: test failed|process didn't exit successfully|targets? failed" "$MAS_TEST_DIR/cargo-test.log"
+  grep -E "^    [A-Za-z0-9_:]+$|^    \`-p |^test .* FAILED$|error: test failed|process didn't exit successfully|targets? failed" "$MAS_TEST_DIR/cargo-test.log"
   exit 1
 fi
 

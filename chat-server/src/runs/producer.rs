@@ -207,91 +207,96 @@ fn saves_nothing(event: &RunEvent) -> bool {
     )
 }
 
-impl Runs {
-    /// Produces the run until it ends (or moves to another replica).
-    pub(super) async fn produce(self: Arc<Self>, production: Production) {
-        let Production {
-            run_id,
-            input,
-            first_writes,
-            answered,
-            mut transcript,
-            abandon,
-            permit,
-        } = production;
-        let started = Instant::now();
-        let mut events = Box::pin(
-            self.runner
-                .clone()
-                .run(input)
-                .take_until(abandon.clone().cancelled_owned()),
-        );
-        let mut saver = Saver {
-            store: self.store.clone(),
-            run_id: run_id.clone(),
-            first_writes: Some(first_writes),
-            answer: None,
-            saved: Instant::now(),
-            calls: HashMap::new(),
-        };
-        let mut outbox = Outbox { events: Vec::new() };
-        let mut first_token: Option<i64> = None;
-        let mut ending = None;
-        loop {
-            // Events that are ready together (a burst from one network read)
-            // are logged together, so readers wake once per burst.
-            let event = match events.next().now_or_never() {
-                Some(Some(event)) if outbox.events.len() < LOG_BATCH => event,
-                Some(None) => break,
-                ready => {
-                    outbox.flush(&self, &run_id).await;
-                    match ready {
-                        Some(Some(event)) => event,
-                        _ => match events.next().await {
-                            Some(event) => event,
-                            None => break,
-                        },
-                    }
+/// One run being produced here.
+struct Producer {
+    runs: Arc<Runs>,
+    run_id: String,
+    saver: Saver,
+    outbox: Outbox,
+    transcript: Transcript,
+    answered: Arc<Notify>,
+    started: Instant,
+    first_token: Option<i64>,
+}
+
+impl Producer {
+    /// The next event of `events`: one that is ready waits in the outbox
+    /// with the others of its burst (readers wake once per burst), anything
+    /// else flushes the outbox first.
+    async fn next(
+        &mut self,
+        events: &mut (impl futures::Stream<Item = RunEvent> + Unpin),
+    ) -> Option<RunEvent> {
+        match events.next().now_or_never() {
+            Some(Some(event)) if self.outbox.events.len() < LOG_BATCH => Some(event),
+            Some(None) => None,
+            ready => {
+                self.outbox.flush(&self.runs, &self.run_id).await;
+                match ready {
+                    Some(Some(event)) => Some(event),
+                    _ => events.next().await,
                 }
-            };
-            transcript.apply(&event);
-            let is_text = matches!(event, RunEvent::TextDelta { .. });
-            // A terminal event is logged after the final save.
-            if !event.is_terminal() {
-                outbox.events.push(event.clone());
             }
-            if !matches!(
-                event,
-                RunEvent::AgentChanged { .. } | RunEvent::StepStarted { .. }
-            ) {
-                answered.notify_one();
-            }
-            let needs_answer = !saves_nothing(&event);
-            // The first word is never held back for the rest of its burst,
-            // and whatever waits on the database goes out to readers first.
-            if (is_text && first_token.is_none()) || needs_answer || (is_text && saver.text_due()) {
-                outbox.flush(&self, &run_id).await;
-            }
-            if let Err(error) = saver.ready(needs_answer).await {
-                // A conversation that cannot be saved is not carried on as if it were.
-                tracing::error!(run_id = %run_id, error = %error, "saving the run failed; the run is stopped");
-                ending = Some(RunEvent::Failed {
-                    message: "the chat database is unavailable; the answer could not be saved"
-                        .into(),
-                });
-                break;
-            }
-            if is_text && first_token.is_none() {
+        }
+    }
+
+    /// Takes one event in: logs it (a terminal one only after the final
+    /// save), folds it into the transcript, saves it. `Err` ends the run
+    /// here with that event.
+    async fn take(&mut self, event: RunEvent) -> Result<(), RunEvent> {
+        self.transcript.apply(&event);
+        let is_text = matches!(event, RunEvent::TextDelta { .. });
+        if !event.is_terminal() {
+            self.outbox.events.push(event.clone());
+        }
+        if !matches!(
+            event,
+            RunEvent::AgentChanged { .. } | RunEvent::StepStarted { .. }
+        ) {
+            self.answered.notify_one();
+        }
+        let needs_answer = !saves_nothing(&event);
+        // The first word is never held back for the rest of its burst, and
+        // whatever waits on the database goes out to readers first.
+        if (is_text && (self.first_token.is_none() || self.saver.text_due())) || needs_answer {
+            self.outbox.flush(&self.runs, &self.run_id).await;
+        }
+        if let Err(error) = self.saver.ready(needs_answer).await {
+            // A conversation that cannot be saved is not carried on as if it were.
+            tracing::error!(run_id = %self.run_id, error = %error, "saving the run failed; the run is stopped");
+            return Err(RunEvent::Failed {
+                message: "the chat database is unavailable; the answer could not be saved".into(),
+            });
+        }
+        self.measure(&event);
+        let saved = if event.is_terminal() {
+            self.saver.finish(&self.transcript, self.first_token).await
+        } else {
+            self.saver.save(&event, &self.transcript).await
+        };
+        if let Err(e) = saved {
+            tracing::error!(run_id = %self.run_id, error = %e, "saving the run failed");
+        }
+        if event.is_terminal() {
+            return Err(event);
+        }
+        Ok(())
+    }
+
+    /// The time to the first token and the tokens used, as metrics.
+    fn measure(&mut self, event: &RunEvent) {
+        match event {
+            RunEvent::TextDelta { .. } if self.first_token.is_none() => {
+                let elapsed = self.started.elapsed();
                 metrics::histogram!("mas_llm_time_to_first_token_seconds")
-                    .record(started.elapsed().as_secs_f64());
-                first_token = Some(started.elapsed().as_millis() as i64);
+                    .record(elapsed.as_secs_f64());
+                self.first_token = Some(elapsed.as_millis() as i64);
             }
-            if let RunEvent::Usage {
+            RunEvent::Usage {
                 usage,
                 provider,
                 model,
-            } = &event
-            {
+            } => {
                 for (direction, n) in [
                     ("input", usage.input_tokens),
                     ("output", usage.output_tokens),
@@ -301,27 +306,64 @@ impl Runs {
                     }
                 }
             }
-            let saved = if event.is_terminal() {
-                saver.finish(&transcript, first_token).await
-            } else {
-                saver.save(&event, &transcript).await
-            };
-            if let Err(e) = saved {
-                tracing::error!(run_id = %run_id, error = %e, "saving the run failed");
-            }
-            if event.is_terminal() {
-                ending = Some(event);
+            _ => {}
+        }
+    }
+}
+
+impl Runs {
+    /// Produces the run until it ends (or moves to another replica).
+    pub(super) async fn produce(self: Arc<Self>, production: Production) {
+        let Production {
+            run_id,
+            input,
+            first_writes,
+            answered,
+            transcript,
+            abandon,
+            permit,
+        } = production;
+        let mut events = Box::pin(
+            self.runner
+                .clone()
+                .run(input)
+                .take_until(abandon.clone().cancelled_owned()),
+        );
+        let mut producer = Producer {
+            saver: Saver {
+                store: self.store.clone(),
+                run_id: run_id.clone(),
+                first_writes: Some(first_writes),
+                answer: None,
+                saved: Instant::now(),
+                calls: HashMap::new(),
+            },
+            runs: self.clone(),
+            run_id,
+            outbox: Outbox { events: Vec::new() },
+            transcript,
+            answered,
+            started: Instant::now(),
+            first_token: None,
+        };
+        let mut ending = None;
+        while let Some(event) = producer.next(&mut events).await {
+            if let Err(last) = producer.take(event).await {
+                ending = Some(last);
                 break;
             }
         }
+        let run_id = producer.run_id.clone();
         let abandoned = abandon.is_cancelled() && ending.is_none();
         if !abandoned {
-            outbox.flush(&self, &run_id).await;
+            producer.outbox.flush(&self, &run_id).await;
         }
         // The run stops counting as running before its last event is logged,
         // so a reader that saw the end cannot still cancel it.
         self.active.remove(&run_id);
-        self.admission.release(permit, transcript.tokens()).await;
+        self.admission
+            .release(permit, producer.transcript.tokens())
+            .await;
         if abandoned {
             // Another replica carries it on from the log; what was not logged
             // yet belongs to the step it requests again.
@@ -335,6 +377,7 @@ impl Runs {
         if let Some(handover) = &self.handover {
             handover.end(&run_id).await;
         }
-        tracing::info!(run_id = %run_id, elapsed_ms = started.elapsed().as_millis() as u64, "run ended");
+        let elapsed_ms = producer.started.elapsed().as_millis() as u64;
+        tracing::info!(run_id = %run_id, elapsed_ms, "run ended");
     }
 }
