@@ -26,8 +26,9 @@ echo "nginx.conf: nginx -t ok"
 
 promtool check config --syntax-only monitoring/prometheus.yml >/dev/null
 promtool check rules monitoring/alerts.yml >/dev/null
+promtool test rules monitoring/alerts.test.yml >/dev/null
 amtool check-config monitoring/alertmanager.yml >/dev/null
-echo "prometheus config, alert rules, alertmanager config: valid"
+echo "prometheus config, alert rules (and their unit tests), alertmanager config: valid"
 
 .tools/venv/bin/kubernetes-validate --strict --quiet compose/k8s/*.yaml
 echo "kubernetes manifests: valid (strict, 1.31)"

@@ -17,6 +17,7 @@ use crate::{
     http::{self, AppState, routes::health},
     limits::{self, Logins, Quotas, RateLimiter},
     providers::registry::Registry,
+    retention::Retention,
     runs::{
         Admission, Handover, MemoryRunLog, RunLog, Runs,
         redis::{Bus, Leases, RedisRunLog},
@@ -108,13 +109,19 @@ impl Application {
             settings.limits.runs_per_user,
             settings.limits.daily_token_budget,
         ));
-        let admission = Admission::new(settings.server.max_concurrent_runs, quotas);
+        let admission = Admission::new(settings.server.max_concurrent_runs, quotas.clone());
         let runs = Runs::new(store.clone(), runner, log, admission, handover);
-        let limiter = settings
-            .limits
-            .rates
-            .and_then(|(chat, api)| RateLimiter::new(chat, api, redis.clone()));
+        let limiter = RateLimiter::new(settings.limits.budgets, redis.clone());
         let logins = Arc::new(Logins::new(redis));
+        Retention {
+            users: store.clone(),
+            chat: store.clone(),
+            logins: logins.clone(),
+            quotas,
+            limiter: limiter.clone(),
+            days: settings.auth.audit_retention_days,
+        }
+        .spawn();
         let state = AppState {
             limiter,
             runs,
@@ -123,6 +130,7 @@ impl Application {
             heartbeat: settings.server.heartbeat,
             hardening: settings.server.hardening.clone(),
             chat_timeout: settings.server.chat_timeout,
+            audit_retention_days: settings.auth.audit_retention_days,
         };
         // With the tools in process, `/mcp` serves them to MCP clients too,
         // behind the same API keys (scope `mcp`).

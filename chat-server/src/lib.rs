@@ -17,6 +17,7 @@ pub mod domain;
 pub mod http;
 pub mod limits;
 pub mod providers;
+pub mod retention;
 pub mod runs;
 pub mod settings;
 pub mod store;

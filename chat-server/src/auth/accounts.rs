@@ -12,6 +12,11 @@ use crate::{
     },
 };
 
+/// Longest username.
+pub const MAX_USERNAME_CHARS: usize = 64;
+/// Longest name of an API key.
+pub const MAX_KEY_NAME_CHARS: usize = 100;
+
 /// Creates a user with an Argon2id-hashed password.
 pub async fn add_user(
     store: &dyn UserStore,
@@ -21,7 +26,7 @@ pub async fn add_user(
 ) -> anyhow::Result<User> {
     let username = username.trim();
     if username.is_empty()
-        || username.chars().count() > 64
+        || username.chars().count() > MAX_USERNAME_CHARS
         || !username
             .chars()
             .all(|c| c.is_alphanumeric() || "._-@".contains(c))
@@ -47,6 +52,10 @@ pub async fn create_key(
         .user_by_name(username)
         .await?
         .with_context(|| format!("no user is named {username:?}"))?;
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_KEY_NAME_CHARS {
+        bail!("a key's name is 1 to {MAX_KEY_NAME_CHARS} characters");
+    }
     let scopes = Scope::parse_list(scopes).map_err(anyhow::Error::msg)?;
     if scopes.is_empty() {
         bail!("a key needs at least one scope (chat, sessions:read, admin)");
@@ -92,14 +101,7 @@ fn scope_list(scopes: &[Scope]) -> String {
 
 async fn audit(store: &dyn UserStore, kind: &str, user: &User, detail: &str) {
     metrics::counter!("mas_security_events_total", "kind" => kind.to_owned()).increment(1);
-    let event = SecurityEvent {
-        at: now_ms(),
-        kind: kind.to_owned(),
-        user_id: Some(user.id.clone()),
-        username: Some(user.username.clone()),
-        address: None,
-        detail: detail.to_owned(),
-    };
+    let event = SecurityEvent::now(kind, Some(&user.id), Some(&user.username), None, detail);
     if let Err(e) = store.record_event(&event).await {
         tracing::error!(error = %e, kind, "writing a security event failed");
     }
@@ -123,4 +125,82 @@ pub async fn revoke_key(store: &dyn UserStore, id: &str) -> anyhow::Result<()> {
         audit(store, "key_revoked", &owner, &key.prefix).await;
     }
     Ok(())
+}
+
+/// Disables (`true`) or re-enables a user: their keys and sign-ins are
+/// refused, or accepted again, from the next request on.
+pub async fn set_disabled(
+    store: &dyn UserStore,
+    username: &str,
+    disabled: bool,
+) -> anyhow::Result<User> {
+    let user = store
+        .user_by_name(username)
+        .await?
+        .with_context(|| format!("no user is named {username:?}"))?;
+    store
+        .set_disabled(&user.id, disabled.then(now_ms))
+        .await
+        .context("saving the user")?;
+    let kind = if disabled {
+        "user_disabled"
+    } else {
+        "user_enabled"
+    };
+    audit(store, kind, &user, &user.username).await;
+    Ok(User {
+        disabled_at: disabled.then(now_ms),
+        ..user
+    })
+}
+
+/// Gives a user a new password (Argon2id, at least 12 characters).
+pub async fn set_password(
+    store: &dyn UserStore,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<()> {
+    let user = store
+        .user_by_name(username)
+        .await?
+        .with_context(|| format!("no user is named {username:?}"))?;
+    let hashed = password::hash(password).map_err(anyhow::Error::msg)?;
+    store
+        .set_password(&user.id, &hashed)
+        .await
+        .context("saving the password")?;
+    audit(store, "password_set", &user, &user.username).await;
+    Ok(())
+}
+
+/// Whether `password` is `username`'s current one (an unknown user costs
+/// as much as a wrong password).
+pub async fn password_matches(
+    store: &dyn UserStore,
+    username: &str,
+    password: &str,
+) -> anyhow::Result<bool> {
+    let stored = store
+        .user_by_name(username)
+        .await?
+        .and_then(|u| u.password_hash);
+    Ok(password::check(password, stored).await)
+}
+
+/// Revokes key `id` of user `user_id` only (`false`: they have no such active key).
+pub async fn revoke_own_key(
+    store: &dyn UserStore,
+    user_id: &str,
+    id: &str,
+) -> anyhow::Result<bool> {
+    let mine = store
+        .keys(Some(user_id))
+        .await?
+        .iter()
+        .any(|k| k.id == id && k.revoked_at.is_none());
+    if !mine {
+        return Ok(false);
+    }
+    revoke_key(store, id).await?;
+    Ok(true)
 }

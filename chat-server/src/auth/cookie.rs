@@ -80,6 +80,13 @@ pub fn presented(headers: &HeaderMap) -> bool {
     CookieJar::from_headers(headers).get(NAME).is_some()
 }
 
+/// The length of the sign-in cookie's value as sent, if one is.
+pub fn sent_len(headers: &HeaderMap) -> Option<usize> {
+    CookieJar::from_headers(headers)
+        .get(NAME)
+        .map(|c| c.value().len())
+}
+
 #[cfg(test)]
 mod tests {
     use axum::{http::HeaderValue, response::IntoResponse};

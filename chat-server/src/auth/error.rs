@@ -13,6 +13,10 @@ pub enum AuthError {
     /// Valid credentials that may not do this (a scope, a CSRF token).
     #[error("{0}")]
     Forbidden(String),
+    /// Credentials that cannot be any (an over-long header): refused before
+    /// anything is looked up or written.
+    #[error("{0}")]
+    Malformed(String),
     /// Too many failed sign-ins; try again after `retry_after`.
     #[error("too many failed sign-ins; try again later")]
     Locked { retry_after: Duration },

@@ -41,6 +41,10 @@ use crate::{
 /// How long a browser sign-in lasts.
 pub const LOGIN_TTL_SECONDS: i64 = 12 * 3600;
 
+/// The longest `Authorization` value or sign-in cookie that could be ours
+/// (a key is 45 characters, a cookie under 100); longer is refused unread.
+pub const MAX_CREDENTIAL_BYTES: usize = 256;
+
 /// The authentication in front of the API.
 #[derive(Clone)]
 pub struct Auth {
@@ -92,6 +96,14 @@ impl Auth {
     /// The principal of a request: its API key, else its sign-in cookie, else
     /// (when auth is not required) the local user.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        let key_len = headers.get(header::AUTHORIZATION).map_or(0, |v| v.len());
+        if key_len > MAX_CREDENTIAL_BYTES
+            || cookie::sent_len(headers).unwrap_or(0) > MAX_CREDENTIAL_BYTES
+        {
+            return Err(AuthError::Malformed(format!(
+                "the credentials are too long (at most {MAX_CREDENTIAL_BYTES} bytes)"
+            )));
+        }
         if headers.contains_key(header::AUTHORIZATION) {
             return match headers.typed_get::<Authorization<Bearer>>() {
                 Some(bearer) => self.by_key(bearer.token().trim()).await,
@@ -198,16 +210,9 @@ impl Auth {
         detail: &str,
     ) {
         metrics::counter!("mas_security_events_total", "kind" => kind.to_owned()).increment(1);
-        let event = SecurityEvent {
-            at: now_ms(),
-            kind: kind.to_owned(),
-            user_id: who.and_then(|p| p.user_id.clone()),
-            username: who
-                .map(|p| p.username.clone())
-                .or_else(|| username.map(str::to_owned)),
-            address: address.map(str::to_owned),
-            detail: detail.chars().take(500).collect(),
-        };
+        let username = who.map(|p| p.username.as_str()).or(username);
+        let user_id = who.and_then(|p| p.user_id.as_deref());
+        let event = SecurityEvent::now(kind, user_id, username, address, detail);
         if let Err(e) = self.users.record_event(&event).await {
             tracing::error!(error = %e, kind, "writing a security event failed");
         }

@@ -8,6 +8,8 @@ use argon2::{
 
 /// Shortest password accepted.
 pub const MIN_LENGTH: usize = 12;
+/// Longest password accepted (Argon2 reads all of it).
+pub const MAX_LENGTH: usize = 1_024;
 
 /// A hash of no one's password: checked against when the user does not
 /// exist, so that case takes as long as a wrong password.
@@ -18,8 +20,12 @@ pub fn dummy_hash() -> &'static str {
 }
 
 pub fn hash(password: &str) -> Result<String, String> {
-    if password.chars().count() < MIN_LENGTH {
+    let chars = password.chars().count();
+    if chars < MIN_LENGTH {
         return Err(format!("a password needs at least {MIN_LENGTH} characters"));
+    }
+    if chars > MAX_LENGTH {
+        return Err(format!("a password has at most {MAX_LENGTH} characters"));
     }
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
@@ -35,6 +41,22 @@ pub fn verify(password: &str, stored: &str) -> bool {
             .verify_password(password.as_bytes(), &parsed)
             .is_ok()
     })
+}
+
+/// Whether `password` matches `stored`, checked off the async workers
+/// (Argon2 is slow on purpose). No stored hash (an unknown user) costs the
+/// same as a wrong password, so names cannot be probed.
+pub async fn check(password: &str, stored: Option<String>) -> bool {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || match stored {
+        Some(stored) => verify(&password, &stored),
+        None => {
+            let _ = verify(&password, dummy_hash());
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
 }
 
 #[cfg(test)]

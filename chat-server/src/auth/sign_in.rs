@@ -1,7 +1,8 @@
 //! Browser sign-in and sign-out: a password checked with Argon2id (off the
-//! async workers), failures slowed and, past the limit (per username and per
-//! address), refused for a while; a success records the sign-in and sets the
-//! signed cookie.
+//! async workers); failures slowed, and past the limits of `limits::logins`
+//! (per username and address, per address) refused for a while, while a
+//! username under attack from many addresses is only slowed; a success
+//! records the sign-in and sets the signed cookie.
 
 use axum::http::HeaderMap;
 use axum_extra::extract::SignedCookieJar;
@@ -20,15 +21,8 @@ impl Auth {
         password: &str,
         address: &str,
     ) -> Result<SignedCookieJar, AuthError> {
-        let keys = [
-            format!("user:{}", username.to_lowercase()),
-            format!("ip:{address}"),
-        ];
-        let mut blocked = None;
-        for key in &keys {
-            blocked = blocked.max(self.logins.blocked(key).await);
-        }
-        if let Some(wait) = blocked {
+        let verdict = self.logins.check(username, address).await;
+        if let Some(wait) = verdict.locked_for {
             self.audit(
                 "login_refused",
                 None,
@@ -39,27 +33,15 @@ impl Auth {
             .await;
             return Err(AuthError::Locked { retry_after: wait });
         }
+        tokio::time::sleep(verdict.delay).await;
         let user = self.users.user_by_name(username).await?;
         let stored = user
             .as_ref()
             .filter(|u| u.disabled_at.is_none())
             .and_then(|u| u.password_hash.clone());
-        let password = password.to_owned();
-        // Argon2 is slow on purpose: off the async workers. An unknown user
-        // costs the same as a wrong password, so names cannot be probed.
-        let valid = tokio::task::spawn_blocking(move || match stored {
-            Some(stored) => password::verify(&password, &stored),
-            None => {
-                let _ = password::verify(&password, password::dummy_hash());
-                false
-            }
-        })
-        .await
-        .unwrap_or(false);
+        let valid = password::check(password, stored).await;
         let Some(user) = user.filter(|_| valid) else {
-            for key in &keys {
-                self.logins.failed(key).await;
-            }
+            self.logins.failed(username, address).await;
             self.audit(
                 "login_failed",
                 None,
@@ -71,9 +53,7 @@ impl Auth {
             tokio::time::sleep(FAILURE_DELAY).await;
             return Err(AuthError::unauthenticated("wrong username or password"));
         };
-        for key in &keys {
-            self.logins.succeeded(key).await;
-        }
+        self.logins.succeeded(username, address).await;
         let token = keys::random(32);
         let now = now_ms();
         self.users

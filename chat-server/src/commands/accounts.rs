@@ -23,6 +23,21 @@ pub enum UserAction {
     },
     /// List users.
     List,
+    /// Disable a user: their keys and sign-ins are refused at once.
+    Disable { username: String },
+    /// Enable a disabled user again.
+    Enable { username: String },
+    /// Give a user a new password, read from stdin.
+    ResetPassword { username: String },
+}
+
+/// The password on stdin (one line).
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("reading the password from stdin")?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 #[derive(Subcommand)]
@@ -57,17 +72,7 @@ pub async fn users(action: UserAction, settings: &Settings) -> anyhow::Result<()
     match action {
         UserAction::Add { username, role } => {
             let role = UserRole::parse(&role).context("the role is user or admin")?;
-            let mut password = String::new();
-            std::io::stdin()
-                .read_line(&mut password)
-                .context("reading the password from stdin")?;
-            let user = accounts::add_user(
-                &store,
-                &username,
-                role,
-                password.trim_end_matches(['\r', '\n']),
-            )
-            .await?;
+            let user = accounts::add_user(&store, &username, role, &password_from_stdin()?).await?;
             println!(
                 "created {} {} ({})",
                 user.role.as_str(),
@@ -77,8 +82,30 @@ pub async fn users(action: UserAction, settings: &Settings) -> anyhow::Result<()
         }
         UserAction::List => {
             for user in store.users().await? {
-                println!("{}\t{}\t{}", user.id, user.username, user.role.as_str());
+                let state = if user.disabled_at.is_some() {
+                    "disabled"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{}\t{}\t{state}",
+                    user.id,
+                    user.username,
+                    user.role.as_str()
+                );
             }
+        }
+        UserAction::Disable { username } => {
+            accounts::set_disabled(&store, &username, true).await?;
+            println!("disabled {username}");
+        }
+        UserAction::Enable { username } => {
+            accounts::set_disabled(&store, &username, false).await?;
+            println!("enabled {username}");
+        }
+        UserAction::ResetPassword { username } => {
+            accounts::set_password(&store, &username, &password_from_stdin()?).await?;
+            println!("new password set for {username}");
         }
     }
     Ok(())

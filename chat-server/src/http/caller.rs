@@ -57,6 +57,18 @@ pub fn client_address(parts: &Parts) -> Option<String> {
     }
 }
 
+/// The route a request matched (its template, never the raw path an
+/// attacker chose), for audit details.
+fn route(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| parts.uri.path(), |p| p.as_str())
+        .chars()
+        .take(100)
+        .collect()
+}
+
 /// Whether the request carries a bearer token that is not a MAS key.
 fn foreign_key(headers: &HeaderMap) -> bool {
     headers
@@ -73,7 +85,7 @@ async fn authenticate(
     envelope: Envelope,
 ) -> Result<Principal, AuthError> {
     let address = client_address(parts);
-    let path = parts.uri.path();
+    let path = route(parts);
     let mut headers = Cow::Borrowed(&parts.headers);
     if envelope == Envelope::OpenAi && !auth.required() && foreign_key(&parts.headers) {
         headers.to_mut().remove(header::AUTHORIZATION);
@@ -156,35 +168,18 @@ impl Door {
         response
     }
 
-    /// The budget decision for `principal` at `address`; `None` without limits.
-    async fn charge(&self, principal: &Principal, address: Option<&str>) -> Option<Decision> {
-        let limiter = self.state.limiter.as_ref()?;
-        let mut keys = Vec::new();
-        if let Some(user) = &principal.user_id {
-            keys.push(format!("user:{user}"));
-        }
-        if let Some(address) = address {
-            keys.push(format!("ip:{address}"));
-        }
-        Some(limiter.check(self.class, &keys).await)
+    /// Charges one request to the budget of `key` (`ip:…` or `user:…`);
+    /// `None` without limits or without a key (the local user has none).
+    async fn charge(&self, key: Option<String>) -> Option<Decision> {
+        let (limiter, key) = (self.state.limiter.as_ref()?, key?);
+        Some(limiter.check(self.class, &[key]).await)
     }
-}
 
-/// Middleware: the door of a route group.
-pub async fn enter(State(door): State<Door>, request: Request, next: Next) -> Response {
-    let (mut parts, body) = request.into_parts();
-    let principal = match authenticate(&door.state.auth, &parts, door.envelope).await {
-        Ok(principal) => principal,
-        Err(error) => return door.refuse(error.into()),
-    };
-    let address = client_address(&parts);
-    let path = parts.uri.path().to_owned();
-    let decision = door.charge(&principal, address.as_deref()).await;
-    let mut response = match decision {
-        Some(decision) if !decision.allowed => door.refuse(AppError::TooManyRequests {
+    fn too_many(&self, decision: Decision) -> Response {
+        self.refuse(AppError::TooManyRequests {
             message: format!(
                 "too many {} requests; try again in {} s",
-                if door.class == Class::Chat {
+                if self.class == Class::Chat {
                     "chat"
                 } else {
                     "API"
@@ -192,23 +187,19 @@ pub async fn enter(State(door): State<Door>, request: Request, next: Next) -> Re
                 decision.retry_after
             ),
             retry_after: decision.retry_after,
-        }),
-        _ => {
-            parts.extensions.insert(principal.clone());
-            next.run(Request::from_parts(parts, body)).await
-        }
-    };
-    let kind = match response.status().as_u16() {
-        403 => Some("permission_denied"),
-        429 => Some("rate_limited"),
-        _ => None,
-    };
-    if let Some(kind) = kind {
-        door.state
-            .auth
-            .audit(kind, Some(&principal), None, address.as_deref(), &path)
-            .await;
+        })
     }
+}
+
+/// The tighter of two budget decisions, for the `RateLimit-*` headers.
+fn tighter(a: Option<Decision>, b: Option<Decision>) -> Option<Decision> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.remaining < a.remaining { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
+fn rate_limit_headers(response: &mut Response, decision: Option<Decision>) {
     if let Some(decision) = decision {
         let headers = response.headers_mut();
         for (name, value) in [
@@ -219,5 +210,67 @@ pub async fn enter(State(door): State<Door>, request: Request, next: Next) -> Re
             headers.insert(name, HeaderValue::from(value));
         }
     }
+}
+
+/// Middleware: the door of a route group. The address's budget is charged
+/// before anything else, so a flood of bad credentials costs its sender,
+/// not the audit log; then the caller is authenticated and their own budget
+/// charged; refusals of the handler (403, 429) are audited.
+pub async fn enter(State(door): State<Door>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let address = client_address(&parts);
+    let by_address = door
+        .charge(address.as_ref().map(|a| format!("ip:{a}")))
+        .await;
+    if let Some(decision) = by_address.filter(|d| !d.allowed) {
+        let detail = format!("over the address's budget on {}", route(&parts));
+        door.state
+            .auth
+            .audit("rate_limited", None, None, address.as_deref(), &detail)
+            .await;
+        let mut response = door.too_many(decision);
+        rate_limit_headers(&mut response, Some(decision));
+        return response;
+    }
+    let principal = match authenticate(&door.state.auth, &parts, door.envelope).await {
+        Ok(principal) => principal,
+        Err(error) => return door.refuse(error.into()),
+    };
+    let by_user = door
+        .charge(principal.user_id.as_ref().map(|u| format!("user:{u}")))
+        .await;
+    let mut response = match by_user {
+        Some(decision) if !decision.allowed => door.too_many(decision),
+        _ => {
+            parts.extensions.insert(principal.clone());
+            let route = route(&parts);
+            let response = next.run(Request::from_parts(parts, body)).await;
+            let kind = match response.status().as_u16() {
+                403 => Some("permission_denied"),
+                429 => Some("rate_limited"),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                door.state
+                    .auth
+                    .audit(kind, Some(&principal), None, address.as_deref(), &route)
+                    .await;
+            }
+            response
+        }
+    };
+    if by_user.is_some_and(|d| !d.allowed) {
+        door.state
+            .auth
+            .audit(
+                "rate_limited",
+                Some(&principal),
+                None,
+                address.as_deref(),
+                "over the user's budget",
+            )
+            .await;
+    }
+    rate_limit_headers(&mut response, tighter(by_address, by_user));
     response
 }

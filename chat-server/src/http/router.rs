@@ -6,14 +6,14 @@
 
 use axum::{
     Router,
-    routing::{delete, get, post},
+    routing::{delete, get, patch, post},
 };
 
 use super::{
     AppState,
     caller::{Door, Envelope, enter},
     error::MAX_BODY_BYTES,
-    routes::{account, admin, chat, health, openai, runs, sessions, web},
+    routes::{account, admin, chat, health, openai, own, report, runs, sessions, web},
     telemetry,
 };
 use crate::limits::Class;
@@ -58,7 +58,7 @@ pub fn router(state: AppState, mcp: Option<Router<AppState>>) -> Router {
                 )
                 .route("/api/auth/me", get(account::me))
                 .route("/logout", post(account::sign_out))
-                .route("/api/admin/security-report", get(admin::security_report))
+                .route("/api/admin/security-report", get(report::security_report))
                 .route(
                     "/api/admin/users",
                     get(admin::list_users).post(admin::create_user),
@@ -67,7 +67,18 @@ pub fn router(state: AppState, mcp: Option<Router<AppState>>) -> Router {
                     "/api/admin/keys",
                     get(admin::list_keys).post(admin::create_key),
                 )
-                .route("/api/admin/keys/{id}", delete(admin::revoke_key)),
+                .route("/api/admin/keys/{id}", delete(admin::revoke_key))
+                .route("/api/admin/users/{id}", patch(admin::change_user))
+                .route(
+                    "/api/admin/users/{id}/password",
+                    post(admin::reset_password),
+                )
+                .route("/api/account/password", post(own::change_password))
+                .route(
+                    "/api/account/keys",
+                    get(own::list_keys).post(own::create_key),
+                )
+                .route("/api/account/keys/{id}", delete(own::revoke_key)),
         )
         .route("/api/runs/{run_id}/stream", get(runs::stream));
     let v1_start = Router::new().route("/v1/chat/completions", post(openai::completions));

@@ -17,4 +17,6 @@ pub struct AppState {
     pub hardening: platform::Hardening,
     /// Time `POST /api/chat` may wait for a whole answer (the run goes on after it).
     pub chat_timeout: Duration,
+    /// Days the audit log is kept (`AUDIT_RETENTION_DAYS`), for the security report.
+    pub audit_retention_days: u32,
 }

@@ -13,7 +13,7 @@ use redis::aio::ConnectionManager;
 
 pub use logins::Logins;
 pub use quota::{Quotas, Refusal};
-pub use rate::{Class, Decision, Quota, RateLimiter};
+pub use rate::{Budgets, Class, Decision, Quota, RateLimiter};
 
 /// Connects to Redis (a short timeout): `None` when it cannot be reached,
 /// in which case the limits stay in process.

@@ -204,6 +204,16 @@ impl Quotas {
         fallback("run end", pipe.query_async::<()>(&mut connection).await);
     }
 
+    /// Forgets this replica's token counts of days gone by; how many went.
+    pub fn prune(&self) -> usize {
+        let (day, _) = today();
+        self.tokens.lock().map_or(0, |mut counts| {
+            let before = counts.len();
+            counts.retain(|(_, d), _| *d >= day);
+            before - counts.len()
+        })
+    }
+
     /// Renews the slots of runs still going here: (user, run id).
     pub async fn renew(&self, runs: &[(String, String)]) {
         let Some(redis) = &self.redis else { return };

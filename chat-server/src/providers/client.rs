@@ -167,10 +167,11 @@ fn events<P: StreamParser + Default>(response: Response, idle: Duration) -> Even
                     if chunk.len() > PARSE_SLICE {
                         s.rest = chunk.split_off(PARSE_SLICE);
                     }
-                    let items = s.decoder.feed(&chunk);
-                    items
-                        .into_iter()
-                        .try_for_each(|item| s.parser.item(item, &mut out))
+                    s.decoder.feed(&chunk).and_then(|items| {
+                        items
+                            .into_iter()
+                            .try_for_each(|item| s.parser.item(item, &mut out))
+                    })
                 }
                 Ok(None) => {
                     s.finished = true;
@@ -190,18 +191,35 @@ fn events<P: StreamParser + Default>(response: Response, idle: Duration) -> Even
     .boxed()
 }
 
-/// Reads an error response (bounded) and classifies it.
+/// How much of an error body is read: it is read for its message only.
+const ERROR_BODY_BYTES: usize = 8_192;
+/// How long an error body may take to arrive.
+const ERROR_BODY_TIME: Duration = Duration::from_secs(5);
+
+/// Reads the first `ERROR_BODY_BYTES` of an error response (within
+/// `ERROR_BODY_TIME`: a body that never ends is not waited for) and
+/// classifies it.
 async fn error_from_response(response: Response) -> ProviderError {
     let status = response.status();
     let headers = response.headers().clone();
-    let text = response.text().await.unwrap_or_default();
-    // Error bodies are read for their message only: keep the first 8 KiB, cut on a character boundary.
-    let mut end = text.len().min(8_192);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let text = &text[..end];
-    classify(status, &headers, text)
+    let mut body = response.bytes_stream();
+    let mut bytes = Vec::new();
+    let read = async {
+        while let Some(Ok(chunk)) = body.next().await {
+            let room = ERROR_BODY_BYTES - bytes.len();
+            bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if bytes.len() >= ERROR_BODY_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(ERROR_BODY_TIME, read).await;
+    // Cut on a character boundary.
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(text) => text.to_owned(),
+        Err(e) => String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned(),
+    };
+    classify(status, &headers, &text)
 }
 
 /// The server's wait hint: `retry-after-ms`, then `retry-after` (seconds or

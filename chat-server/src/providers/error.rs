@@ -83,6 +83,25 @@ impl ProviderError {
         }
     }
 
+    /// The error's kind, for `mas_provider_errors_total{kind}`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderError::RateLimited { .. } => "rate_limited",
+            ProviderError::Overloaded { .. } => "overloaded",
+            ProviderError::QuotaExhausted { .. } => "quota_exhausted",
+            ProviderError::ContextTooLong { .. } => "context_too_long",
+            ProviderError::BadRequest { .. } => "bad_request",
+            ProviderError::Auth { .. } => "auth",
+            ProviderError::Server { .. } => "server",
+            ProviderError::Stream { .. } => "stream",
+            ProviderError::Blocked { .. } => "blocked",
+            ProviderError::InvalidToolArguments { .. } => "invalid_tool_arguments",
+            ProviderError::Timeout(_) => "timeout",
+            ProviderError::Transport(_) => "transport",
+            ProviderError::Protocol(_) => "protocol",
+        }
+    }
+
     /// The wait the vendor asked for, if any.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {

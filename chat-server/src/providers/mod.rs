@@ -171,16 +171,30 @@ pub fn parse_chunks<P: StreamParser>(
     let mut out = Vec::new();
     let mut events = Vec::new();
     let mut items: Vec<SseItem> = Vec::new();
+    let mut refused = None;
     for chunk in chunks {
-        items.extend(decoder.feed(chunk));
+        match decoder.feed(chunk) {
+            Ok(decoded) => items.extend(decoded),
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
     }
-    items.extend(decoder.finish());
+    if refused.is_none() {
+        items.extend(decoder.finish());
+    }
     for item in items {
         if let Err(e) = parser.item(item, &mut events) {
             out.extend(events.drain(..).map(Ok));
             out.push(Err(e));
             return out;
         }
+    }
+    if let Some(e) = refused {
+        out.extend(events.drain(..).map(Ok));
+        out.push(Err(e));
+        return out;
     }
     let end = parser.end(&mut events);
     out.extend(events.drain(..).map(Ok));

@@ -6,7 +6,14 @@
 //! that way), and lines that are not SSE fields are handed back instead of being
 //! dropped (Vertex AI sends a mid-stream error as raw, pretty-printed JSON).
 //! Bytes are buffered across chunk boundaries, so a UTF-8 character or a line
-//! split between two network reads decodes the same.
+//! split between two network reads decodes the same; a line is scanned once
+//! however many reads it arrives in, and one over `MAX_LINE_BYTES` is refused
+//! rather than buffered.
+
+use super::ProviderError;
+
+/// The longest line a stream may send.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// One decoded item.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +33,8 @@ pub struct SseDecoder {
     has_data: bool,
     /// The previous chunk ended in `\r`; a `\n` starting the next one belongs to it.
     skip_lf: bool,
+    /// How much of `buffer` is known to hold no line ending.
+    scanned: usize,
 }
 
 impl SseDecoder {
@@ -33,8 +42,9 @@ impl SseDecoder {
         Self::default()
     }
 
-    /// Decodes every complete line in `chunk` (plus what was buffered before).
-    pub fn feed(&mut self, chunk: &[u8]) -> Vec<SseItem> {
+    /// Decodes every complete line in `chunk` (plus what was buffered
+    /// before); a protocol error once a line grows over `MAX_LINE_BYTES`.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<SseItem>, ProviderError> {
         let mut out = Vec::new();
         let mut bytes = chunk;
         if self.skip_lf {
@@ -45,7 +55,7 @@ impl SseDecoder {
         }
         self.buffer.extend_from_slice(bytes);
         let mut start = 0;
-        let mut i = 0;
+        let mut i = self.scanned;
         while i < self.buffer.len() {
             match self.buffer[i] {
                 b'\n' | b'\r' => {
@@ -68,7 +78,14 @@ impl SseDecoder {
             }
         }
         self.buffer.drain(..start);
-        out
+        self.scanned = self.buffer.len();
+        if self.buffer.len() > MAX_LINE_BYTES {
+            return Err(ProviderError::Protocol(format!(
+                "a line of the stream is over {} KiB",
+                MAX_LINE_BYTES / 1024
+            )));
+        }
+        Ok(out)
     }
 
     /// Flushes a trailing line and a pending event at end of stream.
@@ -76,6 +93,7 @@ impl SseDecoder {
         let mut out = Vec::new();
         if !self.buffer.is_empty() {
             let line = String::from_utf8_lossy(&std::mem::take(&mut self.buffer)).into_owned();
+            self.scanned = 0;
             self.line(&line, &mut out);
         }
         self.dispatch(&mut out);
@@ -124,7 +142,10 @@ mod tests {
 
     fn decode(chunks: &[&[u8]]) -> Vec<SseItem> {
         let mut d = SseDecoder::new();
-        let mut out: Vec<SseItem> = chunks.iter().flat_map(|c| d.feed(c)).collect();
+        let mut out: Vec<SseItem> = chunks
+            .iter()
+            .flat_map(|c| d.feed(c).expect("within the line cap"))
+            .collect();
         out.extend(d.finish());
         out
     }
@@ -187,5 +208,33 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn a_line_over_the_cap_is_refused_and_a_long_one_in_many_pieces_is_read_once() {
+        let mut d = SseDecoder::new();
+        let piece = vec![b'x'; 64 * 1024];
+        let mut refused = None;
+        d.feed(b"data: ").expect("starts");
+        for _ in 0..32 {
+            if let Err(e) = d.feed(&piece) {
+                refused = Some(e);
+                break;
+            }
+        }
+        assert!(
+            matches!(&refused, Some(ProviderError::Protocol(m)) if m.contains("1024 KiB")),
+            "{refused:?}"
+        );
+        let mut d = SseDecoder::new();
+        d.feed(b"data: ").expect("starts");
+        for _ in 0..8 {
+            assert!(d.feed(&piece).expect("under the cap").is_empty());
+        }
+        let items = d.feed(b"\n\n").expect("ends");
+        assert!(
+            matches!(&items[..], [SseItem::Event { data, .. }] if data.len() == 8 * 64 * 1024),
+            "the whole line, once"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! HTTP policy; each builds its vendor's request and parses its stream.
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
@@ -98,7 +99,27 @@ impl LlmProvider for VendorProvider {
         &self.model
     }
 
+    /// Every error the call surfaces (after its retries), before the stream
+    /// or inside it, is counted in `mas_provider_errors_total{provider,kind}`.
     async fn stream(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
+        let provider = self.vendor.name();
+        let count = move |e: &ProviderError| {
+            metrics::counter!("mas_provider_errors_total", "provider" => provider, "kind" => e.kind())
+                .increment(1);
+        };
+        let events = self.open(request).await.inspect_err(count)?;
+        Ok(events
+            .inspect(move |item| {
+                if let Err(e) = item {
+                    count(e);
+                }
+            })
+            .boxed())
+    }
+}
+
+impl VendorProvider {
+    async fn open(&self, request: &ChatRequest) -> Result<EventStream, ProviderError> {
         let model = request.model.as_deref().unwrap_or(&self.model);
         match self.vendor {
             Vendor::OpenAi => {

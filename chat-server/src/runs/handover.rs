@@ -176,6 +176,8 @@ impl Runs {
         let checkpoint = Checkpoint::from_log(&events);
         tracing::info!(run_id = %run_id, step = checkpoint.step, "taking the run over");
         metrics::counter!("mas_runs_taken_over_total").increment(1);
+        metrics::counter!("mas_runs_total", "agent" => plan.agent.clone(), "status" => "taken_over")
+            .increment(1);
         let saved = match self.store.messages(&plan.session.id).await {
             Ok(messages) => messages
                 .into_iter()

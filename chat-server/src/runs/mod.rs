@@ -18,6 +18,7 @@ pub mod turn;
 
 use std::{sync::Arc, time::Duration};
 
+use futures::FutureExt;
 use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -29,7 +30,7 @@ pub use self::{
     turn::{TurnPlan, TurnRequest},
 };
 use crate::{
-    agent::{AgentRunner, RunInput, Transcript},
+    agent::{AgentRunner, RunEvent, RunInput, Transcript},
     store::{ChatStore, StoreError},
 };
 
@@ -234,8 +235,23 @@ impl Runs {
             production.abandon.clone(),
             production.permit.owner().map(str::to_owned),
         );
-        let runs = self.clone();
-        self.tasks.spawn(runs.produce(production));
+        let (runs, run_id) = (self.clone(), production.run_id.clone());
+        self.tasks.spawn(async move {
+            let produced = std::panic::AssertUnwindSafe(runs.clone().produce(production))
+                .catch_unwind()
+                .await;
+            if produced.is_err() {
+                // The producer itself broke: readers are not left waiting,
+                // and the run stops counting here (its Redis slot and lease
+                // lapse without renewal).
+                tracing::error!(run_id = %run_id, "the run's producer panicked");
+                runs.active.remove(&run_id);
+                let failed = RunEvent::Failed {
+                    message: "the run failed: an internal error stopped it".into(),
+                };
+                runs.log.append(&run_id, failed).await;
+            }
+        });
     }
 
     /// Stops a run; `false` when it is not going. A run produced by another

@@ -217,9 +217,19 @@ struct Producer {
     answered: Arc<Notify>,
     started: Instant,
     first_token: Option<i64>,
+    /// Tokens the run had spent before it came here (a takeover): charged
+    /// by the replica that spent them.
+    spent_elsewhere: u64,
 }
 
 impl Producer {
+    /// Tokens this replica spent on the run.
+    fn spent_here(&self) -> u64 {
+        self.transcript
+            .tokens()
+            .saturating_sub(self.spent_elsewhere)
+    }
+
     /// The next event of `events`: one that is ready waits in the outbox
     /// with the others of its burst (readers wake once per burst), anything
     /// else flushes the outbox first.
@@ -323,10 +333,17 @@ impl Runs {
             abandon,
             permit,
         } = production;
+        let agent = input.agent.clone().unwrap_or_default();
+        // A panic in the loop (a tool adapter's, a parser's) ends the run as
+        // failed, through the same path as any other end.
         let mut events = Box::pin(
-            self.runner
-                .clone()
-                .run(input)
+            std::panic::AssertUnwindSafe(self.runner.clone().run(input))
+                .catch_unwind()
+                .map(|event| {
+                    event.unwrap_or_else(|_| RunEvent::Failed {
+                        message: "the run failed: an internal error stopped it".into(),
+                    })
+                })
                 .take_until(abandon.clone().cancelled_owned()),
         );
         let mut producer = Producer {
@@ -341,6 +358,7 @@ impl Runs {
             runs: self.clone(),
             run_id,
             outbox: Outbox { events: Vec::new() },
+            spent_elsewhere: transcript.tokens(),
             transcript,
             answered,
             started: Instant::now(),
@@ -361,9 +379,16 @@ impl Runs {
         // The run stops counting as running before its last event is logged,
         // so a reader that saw the end cannot still cancel it.
         self.active.remove(&run_id);
-        self.admission
-            .release(permit, producer.transcript.tokens())
+        let (owner, tokens) = (permit.owner().map(str::to_owned), producer.spent_here());
+        self.admission.release(permit, tokens).await;
+        // A run is counted where it ends; its tokens wherever they were spent.
+        let counted = self
+            .store
+            .record_usage(owner.as_deref(), crate::store::now_ms(), !abandoned, tokens)
             .await;
+        if let Err(e) = counted {
+            tracing::warn!(run_id = %run_id, error = %e, "counting the run's usage failed");
+        }
         if abandoned {
             // Another replica carries it on from the log; what was not logged
             // yet belongs to the step it requests again.
@@ -373,6 +398,12 @@ impl Runs {
         let ending = ending.unwrap_or_else(|| RunEvent::Failed {
             message: "the run ended unexpectedly".into(),
         });
+        let status = match &ending {
+            RunEvent::Finished { .. } => "completed",
+            RunEvent::Cancelled => "cancelled",
+            _ => "failed",
+        };
+        metrics::counter!("mas_runs_total", "agent" => agent, "status" => status).increment(1);
         self.log.append(&run_id, ending).await;
         if let Some(handover) = &self.handover {
             handover.end(&run_id).await;

@@ -15,7 +15,7 @@ use crate::{
     agent::{AgentSet, RunLimits},
     auth::cookie::MIN_SECRET_BYTES,
     domain::UserRole,
-    limits::Quota,
+    limits::{Budgets, Quota},
     providers::registry::ProviderSettings,
     store::users::UserStore,
     toolbox::ToolSettings,
@@ -74,12 +74,15 @@ pub struct AuthSettings {
     pub secret_key: Option<SecretString>,
     /// Cookies get `Secure` and responses HSTS (clients come over TLS).
     pub cookie_secure: bool,
+    /// Days the audit log and usage counts are kept after they were last seen.
+    pub audit_retention_days: u32,
 }
 
 #[derive(Debug, Clone)]
 pub struct LimitSettings {
-    /// Budgets for starting runs and for other API calls (`None`: unlimited).
-    pub rates: Option<(Quota, Quota)>,
+    /// Request budgets: per second for starting runs and for other API
+    /// calls, per minute and per hour for all requests.
+    pub budgets: Budgets,
     pub runs_per_user: usize,
     /// Model tokens per user per UTC day (0: unlimited).
     pub daily_token_budget: u64,
@@ -162,6 +165,11 @@ impl Settings {
         };
         let trusted_proxies =
             platform::parse_proxies(&raw.trusted_proxies).map_err(SettingsError)?;
+        if raw.audit_retention_days == 0 {
+            return Err(SettingsError(
+                "AUDIT_RETENTION_DAYS: must be at least 1".into(),
+            ));
+        }
         if raw.max_concurrent_sessions == 0 {
             return Err(SettingsError(
                 "MAX_CONCURRENT_SESSIONS: must be at least 1".into(),
@@ -231,9 +239,15 @@ impl Settings {
                 required: production || raw.auth_required,
                 secret_key: raw.secret_key,
                 cookie_secure: raw.cookie_secure.unwrap_or(production),
+                audit_retention_days: raw.audit_retention_days,
             },
             limits: LimitSettings {
-                rates: (!off).then_some((chat, api)),
+                budgets: Budgets {
+                    per_second: (!off).then_some((chat, api)),
+                    per_minute: (raw.rate_limit_per_minute > 0)
+                        .then_some(raw.rate_limit_per_minute),
+                    per_hour: (raw.rate_limit_per_hour > 0).then_some(raw.rate_limit_per_hour),
+                },
                 runs_per_user: raw.max_runs_per_user.max(1),
                 daily_token_budget: raw.daily_token_budget,
             },
@@ -245,6 +259,7 @@ impl Settings {
                 mcp_server_url: raw.mcp_server_url,
                 mcp_server_token: raw.mcp_server_token,
                 mcp_servers,
+                connect_timeout: seconds("MCP_CONNECT_TIMEOUT", raw.mcp_connect_timeout)?,
             },
             agents: AgentSettings {
                 set: agents,
@@ -340,7 +355,10 @@ mod tests {
             ["https://a.example"]
         );
         assert_eq!(settings.server.max_concurrent_runs, 100, "the default");
-        assert!(settings.limits.rates.is_some(), "limits are on by default");
+        assert!(
+            settings.limits.budgets.per_second.is_some(),
+            "limits are on by default"
+        );
         assert!(!settings.auth.required && !settings.auth.cookie_secure);
         let production = load(None, &[("environment", "production")]).expect("settings");
         assert!(production.auth.required && production.auth.cookie_secure);

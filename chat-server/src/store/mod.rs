@@ -131,6 +131,18 @@ pub struct RunOutcome {
     pub first_token_ms: Option<i64>,
 }
 
+/// What one user spent over a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsageRecord {
+    /// `None`: the local user.
+    pub owner: Option<String>,
+    pub runs: i64,
+    pub tokens: i64,
+}
+
+/// Usage is counted by the hour.
+pub const USAGE_HOUR_MS: i64 = 3_600_000;
+
 /// The start of a chat turn, written at once: the session (when new), the
 /// user's message, the run, and the answer's (empty, streaming) message.
 #[derive(Debug, Clone, Copy)]
@@ -224,6 +236,20 @@ pub trait ChatStore: Send + Sync {
         duration_ms: i64,
     ) -> StoreResult<()>;
     async fn tool_calls(&self, session_id: &str) -> StoreResult<Vec<ToolCallRecord>>;
+
+    /// Counts what a run cost its owner (`None`: the local user) at `at`:
+    /// one more run when `run` is true, and `tokens`.
+    async fn record_usage(
+        &self,
+        owner: Option<&str>,
+        at: i64,
+        run: bool,
+        tokens: u64,
+    ) -> StoreResult<()>;
+    /// The users who spent the most since `at` (runs, then tokens), at most `limit`.
+    async fn usage_since(&self, at: i64, limit: i64) -> StoreResult<Vec<UsageRecord>>;
+    /// Removes usage counted before `before`; how many rows went.
+    async fn prune_usage(&self, before: i64) -> StoreResult<u64>;
 
     /// Whether the database answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -1,10 +1,11 @@
-//! Users and API keys, in the chat database (`users`, `api_keys`).
+//! Accounts and their security, in the chat database: users, API keys,
+//! browser sign-ins and the audit log (`users`, `api_keys`, `logins`,
+//! `security_events`). `sql::users` implements it.
 
 use async_trait::async_trait;
 use serde::Serialize;
-use sqlx::{Row, any::AnyRow};
 
-use super::{StoreError, StoreResult, now_ms, sql::SqlStore};
+use super::StoreResult;
 use crate::domain::{Scope, UserRole};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -55,7 +56,13 @@ pub trait UserStore: Send + Sync {
         role: UserRole,
     ) -> StoreResult<User>;
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn user_by_id(&self, id: &str) -> StoreResult<Option<User>>;
     async fn users(&self) -> StoreResult<Vec<User>>;
+    /// Disables a user from `at` (their keys and sign-ins stop at once), or
+    /// enables them again (`None`); `false` when no user has this id.
+    async fn set_disabled(&self, id: &str, at: Option<i64>) -> StoreResult<bool>;
+    /// Replaces a user's password hash; `false` when no user has this id.
+    async fn set_password(&self, id: &str, password_hash: &str) -> StoreResult<bool>;
     async fn create_key(&self, key: &NewKey<'_>) -> StoreResult<ApiKey>;
     /// The key with this hash and its user.
     async fn key_by_hash(&self, key_hash: &str) -> StoreResult<Option<(ApiKey, User)>>;
@@ -71,23 +78,64 @@ pub trait UserStore: Send + Sync {
     async fn login_by_hash(&self, token_hash: &str) -> StoreResult<Option<(Login, User)>>;
     /// Ends a sign-in (logout): refused from then on.
     async fn end_login(&self, token_hash: &str, at: i64) -> StoreResult<()>;
-    /// Appends to the audit log.
+    /// Appends to the audit log, its fields cut to `AUDIT_FIELD_CHARS` (the
+    /// detail to `AUDIT_DETAIL_CHARS`); an event identical to one already
+    /// recorded in the same `AUDIT_WINDOW_MS` only counts one more there.
     async fn record_event(&self, event: &SecurityEvent) -> StoreResult<()>;
-    /// Audit events since `at`, newest first, at most `limit`.
+    /// Audit events last seen since `at`, newest first, at most `limit`.
     async fn events_since(&self, at: i64, limit: i64) -> StoreResult<Vec<SecurityEvent>>;
+    /// Removes audit events last seen before `before`; how many went.
+    async fn prune_events(&self, before: i64) -> StoreResult<u64>;
+    /// Removes sign-ins that expired before `before`; how many went.
+    async fn prune_logins(&self, before: i64) -> StoreResult<u64>;
 }
 
 /// One entry of the audit log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SecurityEvent {
+    /// First seen.
     pub at: i64,
+    /// Last seen (as `at` for an event seen once).
+    pub last_at: i64,
+    /// How many times, between `at` and `last_at`.
+    pub count: i64,
     /// `login_failed`, `login_refused`, `invalid_credentials`, `permission_denied`,
-    /// `rate_limited`, `key_created`, `key_revoked`.
+    /// `rate_limited`, `key_created`, `key_revoked`, `user_disabled`, ...
     pub kind: String,
     pub user_id: Option<String>,
     pub username: Option<String>,
     pub address: Option<String>,
     pub detail: String,
+}
+
+/// The longest a username, an address or a kind is kept in the audit log.
+pub const AUDIT_FIELD_CHARS: usize = 64;
+/// The longest a detail is kept in the audit log.
+pub const AUDIT_DETAIL_CHARS: usize = 300;
+/// Identical events within this window are one row.
+pub const AUDIT_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+impl SecurityEvent {
+    /// An event seen once, now.
+    pub fn now(
+        kind: &str,
+        user_id: Option<&str>,
+        username: Option<&str>,
+        address: Option<&str>,
+        detail: &str,
+    ) -> Self {
+        let at = super::now_ms();
+        SecurityEvent {
+            at,
+            last_at: at,
+            count: 1,
+            kind: kind.to_owned(),
+            user_id: user_id.map(str::to_owned),
+            username: username.map(str::to_owned),
+            address: address.map(str::to_owned),
+            detail: detail.to_owned(),
+        }
+    }
 }
 
 /// A browser sign-in.
@@ -99,280 +147,4 @@ pub struct Login {
     pub created_at: i64,
     pub expires_at: i64,
     pub revoked_at: Option<i64>,
-}
-
-fn user(row: &AnyRow) -> Result<User, sqlx::Error> {
-    let role: String = row.try_get("role")?;
-    Ok(User {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        password_hash: row.try_get("password_hash")?,
-        role: UserRole::parse(&role).unwrap_or(UserRole::User),
-        created_at: row.try_get("created_at")?,
-        disabled_at: row.try_get("disabled_at")?,
-    })
-}
-
-fn key(row: &AnyRow) -> Result<ApiKey, sqlx::Error> {
-    let scopes: String = row.try_get("scopes")?;
-    Ok(ApiKey {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        name: row.try_get("name")?,
-        prefix: row.try_get("prefix")?,
-        scopes: scopes.split(' ').filter_map(Scope::parse).collect(),
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        usage_count: row.try_get("usage_count")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
-
-fn failed(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        _ => super::sql::classify(e),
-    }
-}
-
-#[async_trait]
-impl UserStore for SqlStore {
-    async fn create_user(
-        &self,
-        username: &str,
-        password_hash: Option<&str>,
-        role: UserRole,
-    ) -> StoreResult<User> {
-        let user = User {
-            id: uuid::Uuid::new_v4().to_string(),
-            username: username.to_owned(),
-            password_hash: password_hash.map(str::to_owned),
-            role,
-            created_at: now_ms(),
-            disabled_at: None,
-        };
-        sqlx::query(
-            "INSERT INTO users (id, username, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&user.id)
-        .bind(&user.username)
-        .bind(&user.password_hash)
-        .bind(role.as_str())
-        .bind(user.created_at)
-        .execute(self.pool())
-        .await
-        .map_err(failed)?;
-        Ok(user)
-    }
-
-    async fn user_by_name(&self, username: &str) -> StoreResult<Option<User>> {
-        let row = sqlx::query("SELECT * FROM users WHERE username = $1")
-            .bind(username)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(failed)?;
-        row.as_ref().map(user).transpose().map_err(failed)
-    }
-
-    async fn users(&self) -> StoreResult<Vec<User>> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY created_at, username")
-            .fetch_all(self.pool())
-            .await
-            .map_err(failed)?;
-        rows.iter()
-            .map(user)
-            .collect::<Result<_, _>>()
-            .map_err(failed)
-    }
-
-    async fn create_key(&self, new: &NewKey<'_>) -> StoreResult<ApiKey> {
-        let key = ApiKey {
-            id: uuid::Uuid::new_v4().to_string(),
-            user_id: new.user_id.to_owned(),
-            name: new.name.to_owned(),
-            prefix: new.prefix.to_owned(),
-            scopes: new.scopes.to_vec(),
-            created_at: now_ms(),
-            expires_at: new.expires_at,
-            last_used_at: None,
-            usage_count: 0,
-            revoked_at: None,
-        };
-        let scopes: Vec<&str> = key.scopes.iter().map(|s| s.as_str()).collect();
-        sqlx::query(
-            "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, scopes, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(&key.id)
-        .bind(&key.user_id)
-        .bind(&key.name)
-        .bind(&key.prefix)
-        .bind(new.key_hash)
-        .bind(scopes.join(" "))
-        .bind(key.created_at)
-        .bind(key.expires_at)
-        .execute(self.pool())
-        .await
-        .map_err(failed)?;
-        Ok(key)
-    }
-
-    async fn key_by_hash(&self, key_hash: &str) -> StoreResult<Option<(ApiKey, User)>> {
-        let Some(row) = sqlx::query("SELECT * FROM api_keys WHERE key_hash = $1")
-            .bind(key_hash)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(failed)?
-        else {
-            return Ok(None);
-        };
-        let key = key(&row).map_err(failed)?;
-        let owner = sqlx::query("SELECT * FROM users WHERE id = $1")
-            .bind(&key.user_id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(failed)?;
-        match owner {
-            Some(row) => Ok(Some((key, user(&row).map_err(failed)?))),
-            None => Ok(None),
-        }
-    }
-
-    async fn touch_key(&self, id: &str, at: i64) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE api_keys SET last_used_at = $1, usage_count = usage_count + 1 WHERE id = $2",
-        )
-        .bind(at)
-        .bind(id)
-        .execute(self.pool())
-        .await
-        .map_err(failed)?;
-        Ok(())
-    }
-
-    async fn keys(&self, user_id: Option<&str>) -> StoreResult<Vec<ApiKey>> {
-        let rows = match user_id {
-            Some(user_id) => {
-                sqlx::query("SELECT * FROM api_keys WHERE user_id = $1 ORDER BY created_at DESC")
-                    .bind(user_id)
-                    .fetch_all(self.pool())
-                    .await
-            }
-            None => {
-                sqlx::query("SELECT * FROM api_keys ORDER BY created_at DESC")
-                    .fetch_all(self.pool())
-                    .await
-            }
-        }
-        .map_err(failed)?;
-        rows.iter()
-            .map(key)
-            .collect::<Result<_, _>>()
-            .map_err(failed)
-    }
-
-    async fn create_login(&self, login: &Login) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO logins (token_hash, user_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&login.token_hash)
-        .bind(&login.user_id)
-        .bind(&login.csrf_token)
-        .bind(login.created_at)
-        .bind(login.expires_at)
-        .execute(self.pool())
-        .await
-        .map_err(failed)?;
-        Ok(())
-    }
-
-    async fn login_by_hash(&self, token_hash: &str) -> StoreResult<Option<(Login, User)>> {
-        let row = sqlx::query(
-            "SELECT l.token_hash, l.csrf_token, l.created_at AS login_created_at, l.expires_at, \
-             l.revoked_at, u.* FROM logins l JOIN users u ON u.id = l.user_id WHERE l.token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(failed)?;
-        let Some(row) = row else { return Ok(None) };
-        let read = || -> Result<(Login, User), sqlx::Error> {
-            let user = user(&row)?;
-            let login = Login {
-                token_hash: row.try_get("token_hash")?,
-                user_id: user.id.clone(),
-                csrf_token: row.try_get("csrf_token")?,
-                created_at: row.try_get("login_created_at")?,
-                expires_at: row.try_get("expires_at")?,
-                revoked_at: row.try_get("revoked_at")?,
-            };
-            Ok((login, user))
-        };
-        read().map(Some).map_err(failed)
-    }
-
-    async fn end_login(&self, token_hash: &str, at: i64) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE logins SET revoked_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
-        )
-        .bind(at)
-        .bind(token_hash)
-        .execute(self.pool())
-        .await
-        .map_err(failed)?;
-        Ok(())
-    }
-
-    async fn record_event(&self, event: &SecurityEvent) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO security_events (at, kind, user_id, username, address, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(event.at)
-        .bind(&event.kind)
-        .bind(&event.user_id)
-        .bind(&event.username)
-        .bind(&event.address)
-        .bind(&event.detail)
-        .execute(self.pool())
-        .await
-        .map_err(failed)?;
-        Ok(())
-    }
-
-    async fn events_since(&self, at: i64, limit: i64) -> StoreResult<Vec<SecurityEvent>> {
-        let rows = sqlx::query(
-            "SELECT at, kind, user_id, username, address, detail FROM security_events \
-             WHERE at >= $1 ORDER BY at DESC, id DESC LIMIT $2",
-        )
-        .bind(at)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await
-        .map_err(failed)?;
-        rows.iter()
-            .map(|row| {
-                Ok(SecurityEvent {
-                    at: row.try_get("at")?,
-                    kind: row.try_get("kind")?,
-                    user_id: row.try_get("user_id")?,
-                    username: row.try_get("username")?,
-                    address: row.try_get("address")?,
-                    detail: row.try_get("detail")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(failed)
-    }
-
-    async fn revoke_key(&self, id: &str, at: i64) -> StoreResult<bool> {
-        let done =
-            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(at)
-                .bind(id)
-                .execute(self.pool())
-                .await
-                .map_err(failed)?;
-        Ok(done.rows_affected() > 0)
-    }
 }

@@ -26,18 +26,20 @@ use crate::domain::{KnownValues, ToolCall, ToolResult, ToolSpec};
 /// Separator between a server's name and its tool names.
 pub const NAMESPACE: &str = "__";
 
+/// How long connecting to an MCP server and listing its tools may take, unless set.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Where the agents' tools come from.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct ToolSettings {
     /// A remote EMIS MCP server (`MCP_SERVER_URL`); the embedded one when unset.
-    #[serde(default)]
     pub mcp_server_url: Option<String>,
     /// Bearer token for the remote EMIS server (`MCP_SERVER_TOKEN`, one of its `MCP_AUTH_TOKENS`).
-    #[serde(default)]
     pub mcp_server_token: Option<secrecy::SecretString>,
     /// Extra MCP servers (`[[mcp_servers]]` in the config file), their tools prefixed `<name>__`.
-    #[serde(default)]
     pub mcp_servers: Vec<McpServerConfig>,
+    /// `MCP_CONNECT_TIMEOUT`: connecting, initializing and listing, per server.
+    pub connect_timeout: Duration,
 }
 
 /// An extra MCP server from the configuration file (`[[mcp_servers]]`).
@@ -56,6 +58,18 @@ pub struct McpServerConfig {
     pub command: Option<String>,
     #[serde(default)]
     pub args: Vec<String>,
+}
+
+/// A remote server at `url`, sent `token` as its bearer token when given.
+fn remote(url: &str, token: Option<&str>) -> Source {
+    let headers = token
+        .map(|t| ("Authorization".to_owned(), format!("Bearer {t}")))
+        .into_iter()
+        .collect();
+    Source::Http {
+        url: url.to_owned(),
+        headers,
+    }
 }
 
 /// Tools offered to a model, and how to run them.
@@ -103,20 +117,30 @@ impl Toolbox {
             Some(url) => {
                 use secrecy::ExposeSecret;
                 let token = tools.mcp_server_token.as_ref().map(|t| t.expose_secret());
-                Self::remote(url, token, &tools.mcp_servers).await
+                Self::build(
+                    remote(url, token),
+                    &tools.mcp_servers,
+                    tools.connect_timeout,
+                )
+                .await
             }
             None => {
                 let state = mcp_server::build_state(emis)
                     .await
                     .context("starting the EMIS tools")?;
-                Self::build(Source::Embedded(state), &tools.mcp_servers).await
+                Self::build(
+                    Source::Embedded(state),
+                    &tools.mcp_servers,
+                    tools.connect_timeout,
+                )
+                .await
             }
         }
     }
 
     /// Serves `state` in process (on the current runtime) and connects to it.
     pub async fn connect(state: Arc<ServerState>) -> anyhow::Result<Self> {
-        Self::build(Source::Embedded(state), &[]).await
+        Self::build(Source::Embedded(state), &[], CONNECT_TIMEOUT).await
     }
 
     /// The EMIS tools from a remote MCP server (`MCP_SERVER_URL`, with
@@ -126,18 +150,7 @@ impl Toolbox {
         token: Option<&str>,
         extra: &[McpServerConfig],
     ) -> anyhow::Result<Self> {
-        let headers = token
-            .map(|t| ("Authorization".to_owned(), format!("Bearer {t}")))
-            .into_iter()
-            .collect();
-        Self::build(
-            Source::Http {
-                url: url.to_owned(),
-                headers,
-            },
-            extra,
-        )
-        .await
+        Self::build(remote(url, token), extra, CONNECT_TIMEOUT).await
     }
 
     /// The in-process EMIS server's state, when the tools are embedded.
@@ -153,15 +166,23 @@ impl Toolbox {
         state: Arc<ServerState>,
         extra: &[McpServerConfig],
     ) -> anyhow::Result<Self> {
-        Self::build(Source::Embedded(state), extra).await
+        Self::build(Source::Embedded(state), extra, CONNECT_TIMEOUT).await
     }
 
-    async fn build(primary: Source, extra: &[McpServerConfig]) -> anyhow::Result<Self> {
+    /// Connects to every server at once, each within `timeout`. An extra
+    /// server that does not answer costs only its own tools; a remote EMIS
+    /// server that does not answer leaves the agents without theirs until
+    /// the readiness probe reaches it (`/ready` says 503 meanwhile).
+    async fn build(
+        primary: Source,
+        extra: &[McpServerConfig],
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let known = match &primary {
             Source::Embedded(state) => known_values(state),
             _ => KnownValues::default(),
         };
-        let mut servers = vec![Server::new("emis", None, primary)];
+        let mut servers = vec![Server::new("emis", None, primary, timeout)];
         for config in extra {
             let source = match (&config.url, &config.command) {
                 (Some(url), _) => Source::Http {
@@ -176,14 +197,28 @@ impl Toolbox {
                     anyhow::bail!("MCP server {:?} needs a url or a command", config.name)
                 }
             };
-            servers.push(Server::new(&config.name, Some(&config.name), source));
+            servers.push(Server::new(
+                &config.name,
+                Some(&config.name),
+                source,
+                timeout,
+            ));
         }
-        for (index, server) in servers.iter().enumerate() {
-            match (server.list().await, index) {
-                (Ok(()), _) => {}
-                (Err(e), 0) => return Err(e.context("connecting to the EMIS MCP server")),
+        let listed = futures::future::join_all(servers.iter().map(|s| s.list())).await;
+        for (index, (server, listed)) in servers.iter().zip(listed).enumerate() {
+            let Err(e) = listed else { continue };
+            match (&server.source, index) {
+                (Source::Embedded(_), 0) => {
+                    return Err(e.context("starting the EMIS MCP server in process"));
+                }
+                (Source::Http { url, .. }, 0) => tracing::error!(
+                    url = %url,
+                    error = %e,
+                    "the EMIS MCP server is unreachable: the agents have none of its tools, and /ready \
+                     answers 503, until it answers"
+                ),
                 // An extra server that is down costs only its own tools.
-                (Err(e), _) => {
+                _ => {
                     tracing::warn!(server = %server.name, error = %e, "MCP server unavailable; its tools are left out")
                 }
             }

@@ -39,6 +39,8 @@ pub(super) enum Source {
 }
 
 pub(super) struct Server {
+    /// How long connecting (with the initialize exchange) and listing may take.
+    connect_timeout: Duration,
     pub(super) name: String,
     prefix: Option<String>,
     pub(super) source: Source,
@@ -75,8 +77,14 @@ impl ClientHandler for Listener {
 }
 
 impl Server {
-    pub(super) fn new(name: &str, prefix: Option<&str>, source: Source) -> Arc<Self> {
+    pub(super) fn new(
+        name: &str,
+        prefix: Option<&str>,
+        source: Source,
+        connect_timeout: Duration,
+    ) -> Arc<Self> {
         Arc::new(Server {
+            connect_timeout,
             name: name.to_owned(),
             prefix: prefix.map(str::to_owned),
             source,
@@ -177,7 +185,9 @@ impl Server {
     /// Lists the server's tools (connecting when needed) and keeps them.
     pub(super) async fn list(self: &Arc<Self>) -> anyhow::Result<()> {
         let peer = self.peer().await?;
-        let tools = tokio::time::timeout(Duration::from_secs(10), peer.list_all_tools()).await??;
+        let tools = tokio::time::timeout(self.connect_timeout, peer.list_all_tools())
+            .await
+            .map_err(|_| anyhow::anyhow!("no tool list within {:?}", self.connect_timeout))??;
         self.keep(tools);
         Ok(())
     }
@@ -203,11 +213,16 @@ impl Server {
         }
     }
 
-    /// The connection's peer, connecting first when there is none.
+    /// The connection's peer, connecting first when there is none (within
+    /// `connect_timeout`: a server that accepts the connection and never
+    /// answers costs that long, not forever).
     async fn peer(self: &Arc<Self>) -> anyhow::Result<Peer<RoleClient>> {
         let mut slot = self.client.lock().await;
         if slot.is_none() {
-            *slot = Some(self.open().await?);
+            let opened = tokio::time::timeout(self.connect_timeout, self.open())
+                .await
+                .map_err(|_| anyhow::anyhow!("no answer within {:?}", self.connect_timeout))??;
+            *slot = Some(opened);
         }
         slot.as_ref()
             .map(|c| c.peer().clone())

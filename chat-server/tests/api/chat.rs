@@ -246,6 +246,16 @@ async fn provider_garbage_ends_the_run_with_an_error_event_and_a_failed_run() {
     let (status, envelope) = app.chat(json!({ "message": "Hello" }), None).await;
     assert_eq!(status, 502);
     assert_eq!(envelope["error"]["code"], "upstream_error");
+
+    // The stream said 200, so the failure shows in the run and provider metrics.
+    let (_, metrics) = app.get("/metrics", None).await;
+    let metrics = metrics.as_str().expect("text");
+    for series in [
+        "mas_runs_total{agent=\"coordinator\",status=\"failed\"}",
+        "mas_provider_errors_total{provider=\"openai\",kind=\"protocol\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
 }
 
 fn rate_limited(retry_after: &'static str) -> Turn {

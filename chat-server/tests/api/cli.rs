@@ -106,4 +106,39 @@ async fn the_cli_creates_the_first_admin_and_keys_and_production_needs_them() {
             .as_deref()
             .is_some_and(|h| h.starts_with("$argon2id$"))
     );
+
+    // An operator disables, enables and resets a user from the command line.
+    assert!(binary(&["user", "disable", "root"], "", &env).0);
+    let (_, listed, _) = binary(&["user", "list"], "", &env);
+    assert!(listed.contains("\tdisabled"), "{listed}");
+    assert!(
+        stored
+            .user_by_name("root")
+            .await
+            .expect("read")
+            .is_some_and(|u| u.disabled_at.is_some())
+    );
+    assert!(binary(&["user", "enable", "root"], "", &env).0);
+    let (ok, _, stderr) = binary(&["user", "reset-password", "root"], "short\n", &env);
+    assert!(!ok && stderr.contains("at least 12"), "{stderr}");
+    let (ok, out, stderr) = binary(
+        &["user", "reset-password", "root"],
+        "a brand new password\n",
+        &env,
+    );
+    assert!(ok && out.contains("new password"), "{stderr}");
+    let hash = stored
+        .user_by_name("root")
+        .await
+        .expect("read")
+        .and_then(|u| u.password_hash)
+        .expect("a hash");
+    assert!(chat_server::auth::password::verify(
+        "a brand new password",
+        &hash
+    ));
+    assert!(
+        !binary(&["user", "disable", "nobody"], "", &env).0,
+        "an unknown user is an error"
+    );
 }

@@ -18,7 +18,10 @@ use std::{
 };
 
 use axum::{Router, body::Body, http::Request};
-use chat_server::domain::UserRole;
+use chat_server::{
+    domain::UserRole,
+    store::users::{AUDIT_DETAIL_CHARS, AUDIT_FIELD_CHARS, UserStore},
+};
 use proptest::prelude::*;
 use tower::ServiceExt;
 
@@ -161,6 +164,16 @@ fn body() -> impl Strategy<Value = (Option<&'static str>, Vec<u8>)> {
         prop::collection::vec(any::<u8>(), 0..200).prop_map(|b| (Some("application/json"), b)),
         "[a-z=&%0-9]{0,60}"
             .prop_map(|f| (Some("application/x-www-form-urlencoded"), f.into_bytes())),
+        // A sign-in with an over-long username or password.
+        (1usize..200_000, prop::bool::ANY).prop_map(|(n, name)| {
+            let long = "x".repeat(n);
+            let form = if name {
+                format!("username={long}&password=guess")
+            } else {
+                format!("username=alice&password={long}")
+            };
+            (Some("application/x-www-form-urlencoded"), form.into_bytes())
+        }),
         prop::collection::vec(any::<u8>(), 0..200).prop_map(|b| (None, b)),
         Just((Some("text/plain; charset=\u{0}"), b"{}".to_vec())),
     ]
@@ -174,6 +187,8 @@ enum Credential {
     AdminKey,
     Garbage(String),
     Cookie(String),
+    /// A bearer token this many characters long.
+    LongKey(usize),
 }
 
 fn credential() -> impl Strategy<Value = Credential> {
@@ -183,6 +198,7 @@ fn credential() -> impl Strategy<Value = Credential> {
         Just(Credential::AdminKey),
         "[ -~]{0,60}".prop_map(Credential::Garbage),
         "[ -~]{0,80}".prop_map(Credential::Cookie),
+        (200usize..12_000).prop_map(Credential::LongKey),
     ]
 }
 
@@ -234,6 +250,9 @@ fn send(
         }
         Credential::Garbage(g) => request.header("authorization", g.as_str()),
         Credential::Cookie(c) => request.header("cookie", format!("mas_session={c}")),
+        Credential::LongKey(n) => {
+            request.header("authorization", format!("Bearer mas_{}", "k".repeat(*n)))
+        }
     };
     for &(name, value) in headers {
         if let Some(value) = value {
@@ -358,4 +377,35 @@ fn no_request_gets_a_5xx_or_a_panic_and_most_reach_the_handlers() {
         handler * 2 >= sent,
         "most requests reach a handler ({handler} of {sent})"
     );
+    // What the flood left in the audit log: few rows, none of them long.
+    let world = world();
+    let rows = world
+        .runtime
+        .block_on(world._app.store.events_since(0, 1_000_000))
+        .expect("the audit log");
+    let seen: i64 = rows.iter().map(|e| e.count).sum();
+    eprintln!("fuzz: {} audit rows for {seen} security events", rows.len());
+    assert!(
+        rows.len() * 4 <= sent,
+        "{} audit rows for {sent} requests: identical events are not counted together",
+        rows.len()
+    );
+    for row in &rows {
+        let longest = [&row.username, &row.address]
+            .iter()
+            .filter_map(|f| f.as_deref())
+            .map(|f| f.chars().count())
+            .max()
+            .unwrap_or(0);
+        assert!(
+            longest <= AUDIT_FIELD_CHARS && row.detail.chars().count() <= AUDIT_DETAIL_CHARS,
+            "an over-long audit field: {row:?}"
+        );
+        assert!(
+            !row.username
+                .as_deref()
+                .is_some_and(|u| u.starts_with("xxxxxxxxxx")),
+            "an over-long username reached the audit log: {row:?}"
+        );
+    }
 }

@@ -100,3 +100,31 @@ async fn two_replicas_share_one_budget_through_redis_and_fall_back_when_it_dies(
         "the in-process limits admit again ({admitted})"
     );
 }
+
+#[tokio::test]
+async fn budgets_per_minute_and_per_hour_are_enforced_with_retry_after() {
+    for (setting, allowed, wait_at_least) in [
+        ("rate_limit_per_minute", 3, 15),
+        ("rate_limit_per_hour", 2, 1_500),
+    ] {
+        let app = TestApp::builder().set(setting, allowed).spawn().await;
+        for i in 0..allowed {
+            let (status, _, headers) = app
+                .call(reqwest::Method::GET, "/api/sessions", None, None)
+                .await;
+            assert_eq!(status, 200, "{setting}: request {i}");
+            assert_eq!(headers["ratelimit-limit"], allowed.to_string().as_str());
+        }
+        let (status, body, headers) = app
+            .call(reqwest::Method::GET, "/api/sessions", None, None)
+            .await;
+        assert_eq!(status, 429, "{setting}: {body}");
+        let wait: u64 = headers["retry-after"]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("seconds");
+        assert!(wait >= wait_at_least, "{setting}: retry after {wait} s");
+        assert_eq!(headers["ratelimit-remaining"], "0");
+    }
+}

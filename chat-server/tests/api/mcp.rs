@@ -1,30 +1,27 @@
 //! The agents' MCP client: a remote EMIS server over Streamable HTTP (with
 //! its bearer token, stateless), extra servers namespaced, a server that is
 //! down at start-up, one that dies in the middle of a run, one that
-//! announces new tools; `/ready` following the EMIS server; and the chat
-//! server's own `/mcp`, behind API keys with the `mcp` scope.
+//! announces new tools; `/ready` following the EMIS server.
 
 use std::{sync::Arc, time::Duration};
 
 use chat_server::{
     agent::{AgentSet, RunEvent, RunInput, RunLimits},
-    auth::accounts,
-    domain::{Message, ToolCall, UserRole},
+    domain::{Message, ToolCall},
     providers::registry::ProviderSettings,
-    store::{now_ms, users::UserStore},
     toolbox::{McpServerConfig, Toolbox},
 };
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::support::{TestApp, emis};
 
-/// The MCP server on its own runtime and thread, so stopping it closes every
-/// connection at once, as a crash would.
 /// The `MCP-Protocol-Version` and `Mcp-Session-Id` headers of each request.
 type Seen = Arc<std::sync::Mutex<Vec<(Option<String>, Option<String>)>>>;
 
+/// The MCP server on its own runtime and thread, so stopping it closes every
+/// connection at once, as a crash would.
 struct RemoteMcp {
     url: String,
     /// The `MCP-Protocol-Version` and `Mcp-Session-Id` headers of each request.
@@ -440,97 +437,63 @@ async fn readiness_follows_the_emis_mcp_server() {
     assert_eq!(body["mcp_servers"]["emis"], "down");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mcp_on_the_chat_server_takes_api_keys_with_the_mcp_scope() {
-    use rmcp::{
-        ServiceExt,
-        transport::{
-            StreamableHttpClientTransport,
-            streamable_http_client::StreamableHttpClientTransportConfig,
-        },
-    };
-    let app = TestApp::builder().auth_required().spawn().await;
-    let store = app.store.as_ref();
-    app.user("root", UserRole::Admin).await;
-    app.user("alice", UserRole::User).await;
-    let (mcp_key, mcp_key_id) = accounts::create_key(store, "alice", "mcp", "ide", None)
+/// A server that accepts connections and never says a word.
+async fn silent_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .expect("key");
-    let (chat_key, _) = accounts::create_key(store, "alice", "chat", "app", None)
-        .await
-        .expect("key");
-    let base = app.base.clone();
-
-    let http = reqwest::Client::new();
-    let initialize = |key: Option<&str>| {
-        let mut request = http
-            .post(format!("{base}/mcp"))
-            .header("accept", "application/json, text/event-stream")
-            .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize",
-                "params": { "protocolVersion": "2025-11-25", "capabilities": {},
-                    "clientInfo": { "name": "test", "version": "1" } } }));
-        if let Some(key) = key {
-            request = request.bearer_auth(key);
+        .expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
         }
-        request.send()
-    };
-    let metadata = format!("{base}/.well-known/oauth-protected-resource/mcp");
-    let response = initialize(None).await.expect("post");
-    assert_eq!(response.status(), 401);
-    assert_eq!(
-        response.headers()["www-authenticate"],
-        format!("Bearer resource_metadata=\"{metadata}\"").as_str()
-    );
-    let response = initialize(Some(&chat_key)).await.expect("post");
-    assert_eq!(response.status(), 403, "a chat-only key");
-    let challenge = response.headers()["www-authenticate"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
-    assert!(
-        challenge.starts_with("Bearer error=\"insufficient_scope\", scope=\"mcp\""),
-        "{challenge}"
-    );
-    let resource: Value = http
-        .get(&metadata)
-        .send()
-        .await
-        .expect("metadata")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(resource["resource"], format!("{base}/mcp"));
+    });
+    url
+}
 
-    let connect = |key: String| {
-        let config = StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp"))
-            .custom_headers(std::collections::HashMap::from([(
-                reqwest::header::AUTHORIZATION,
-                format!("Bearer {key}").parse().expect("value"),
-            )]));
-        ().serve(StreamableHttpClientTransport::from_config(config))
-    };
-    let client = connect(mcp_key.clone()).await.expect("an mcp key connects");
-    let tools = client.list_all_tools().await.expect("tools");
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_never_answers_costs_only_its_tools_and_start_up_goes_on() {
+    let silent = silent_server().await;
+    let started = std::time::Instant::now();
+    let app = tokio::time::timeout(
+        Duration::from_secs(30),
+        TestApp::builder()
+            .set("mcp_connect_timeout", 1)
+            .set("mcp_servers", json!([{ "name": "silent", "url": silent }]))
+            .spawn(),
+    )
+    .await
+    .expect("the chat server starts");
     assert!(
-        tools.iter().any(|t| t.name == "search_schools"),
-        "{tools:?}"
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
     );
-    client.cancel().await.expect("close");
-    accounts::revoke_key(store, &mcp_key_id.id)
-        .await
-        .expect("revoke");
-    assert!(
-        connect(mcp_key).await.is_err(),
-        "a revoked key is refused at once"
+    assert_eq!(app.get("/health", None).await.0, 200);
+    let tools = app.runs().runner().tool_names();
+    assert!(tools.iter().any(|t| t == "search_schools"), "{tools:?}");
+    assert!(!tools.iter().any(|t| t.starts_with("silent__")));
+    let (status, ready) = app.get("/ready", None).await;
+    assert_eq!(
+        (status, &ready["mcp_servers"]["silent"]),
+        (200, &json!("down")),
+        "{ready}"
     );
-    let report = store
-        .events_since(now_ms() - 60_000, 100)
-        .await
-        .expect("events");
-    assert!(
-        report
-            .iter()
-            .any(|e| e.kind == "permission_denied" && e.detail.contains("/mcp")),
-        "the scope refusal is audited"
-    );
+
+    // The EMIS server itself never answering: the server still starts,
+    // says so on /ready, and serves /health.
+    let app = tokio::time::timeout(
+        Duration::from_secs(30),
+        TestApp::builder()
+            .set("mcp_connect_timeout", 1)
+            .set("mcp_server_url", silent_server().await)
+            .spawn(),
+    )
+    .await
+    .expect("the chat server starts without its EMIS server");
+    assert_eq!(app.get("/health", None).await.0, 200);
+    let (status, ready) = app.get("/ready", None).await;
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["mcp_servers"]["emis"], "down");
 }

@@ -409,3 +409,59 @@ async fn the_daily_token_budget_is_shared_across_replicas_and_survives_redis_dyi
         "this replica's own count still enforces the budget"
     );
 }
+
+/// A model whose stream panics (a parser's bug, say).
+struct Panicking;
+
+#[async_trait::async_trait]
+impl chat_server::providers::LlmProvider for Panicking {
+    fn name(&self) -> &str {
+        "panicking"
+    }
+    fn model(&self) -> &str {
+        "bug-1"
+    }
+    async fn stream(
+        &self,
+        _: &chat_server::providers::ChatRequest,
+    ) -> Result<chat_server::providers::EventStream, chat_server::providers::ProviderError> {
+        Ok(futures::stream::once(async { panic!("a bug in a parser") }).boxed())
+    }
+}
+
+#[tokio::test]
+async fn a_run_whose_loop_panics_ends_as_failed_and_frees_its_slot() {
+    use chat_server::{
+        agent::{AgentRunner, AgentSet, RunLimits},
+        providers::registry::Registry,
+    };
+    let app = TestApp::spawn().await;
+    let runner = std::sync::Arc::new(AgentRunner::new(
+        AgentSet::builtin(),
+        std::sync::Arc::new(Registry::single(std::sync::Arc::new(Panicking))),
+        crate::support::emis::toolbox().await,
+        RunLimits::default(),
+    ));
+    let admission = Admission::new(10, std::sync::Arc::new(Quotas::new(None, 1, 0)));
+    let log = std::sync::Arc::new(MemoryRunLog::new(Duration::from_secs(60)));
+    let runs = Runs::new(app.store.clone(), runner, log, admission, None);
+    for attempt in 0..2 {
+        let run = start(&runs, TurnRequest::new("hello").by("ann")).await;
+        let events = tokio::time::timeout(Duration::from_secs(5), finish(&runs, &run.run_id))
+            .await
+            .expect("readers are not left waiting");
+        assert!(
+            matches!(events.last(), Some((_, RunEvent::Failed { message })) if message.contains("internal error")),
+            "attempt {attempt}: {:?}",
+            events.last()
+        );
+        let saved = app
+            .store
+            .run(&run.run_id)
+            .await
+            .expect("run")
+            .expect("saved");
+        assert_eq!(saved.status, RunStatus::Failed, "attempt {attempt}");
+        assert_eq!(runs.active(), 0, "the run does not count as running");
+    }
+}

@@ -1,7 +1,8 @@
 //! The deployment topology on loopback, with real processes: nginx (the
 //! repository's `nginx/` locations) in front of two chat-server replicas,
 //! one mcp-server (bearer token), PostgreSQL and Redis (append-only file, so
-//! a restart keeps its data), and a fake OpenAI model streaming slowly.
+//! a restart keeps its data), and a fake OpenAI model streaming slowly; and
+//! `/v1` behind nginx's own limits.
 //!
 //! It restarts PostgreSQL and Redis, so `tests/run.sh` runs it in a step of
 //! its own: `cargo test -p chat-server --test topology -- --ignored`.
@@ -791,6 +792,24 @@ async fn replicas_behind_nginx_survive_death_shutdown_and_restarts() {
             .saved_answer(reading.session_id.as_deref().expect("session"))
             .await,
         ("The database came back.".to_owned(), "complete".to_owned())
+    );
+
+    // (f) `/v1` has its own locations at the edge, with the edge's limits
+    // (it once fell through to `location /`, with none).
+    let http = reqwest::Client::new();
+    let answers = futures::future::join_all((0..60).map(|_| {
+        http.get(format!("{}/v1/models", topology.edge))
+            .header("authorization", "Bearer sk-anything")
+            .send()
+    }))
+    .await;
+    let statuses: Vec<u16> = answers
+        .into_iter()
+        .map(|r| r.expect("an answer").status().as_u16())
+        .collect();
+    assert!(
+        statuses.contains(&200) && statuses.contains(&429),
+        "nginx limits /v1 (mas_api: 10/s, burst 20): {statuses:?}"
     );
 }
 

@@ -44,6 +44,12 @@ pub struct PostgresBackend {
     catalog: Catalog,
 }
 
+impl From<sqlx::Error> for BackendError {
+    fn from(error: sqlx::Error) -> Self {
+        classify(error)
+    }
+}
+
 fn classify(error: sqlx::Error) -> BackendError {
     match error {
         sqlx::Error::PoolTimedOut
@@ -87,26 +93,30 @@ async fn load_catalog(pool: &PgPool) -> Result<Catalog, sqlx::Error> {
     .fetch_all(pool)
     .await?
     .into_iter()
-    .filter_map(|row| {
-        Some(RegionRow {
-            country: parse_country(row.get("country"))?,
-            county: row.get("county"),
-            sub_county: row.get("sub_county"),
-            schools: row.get::<i64, _>("n") as u64,
-        })
+    .map(|row| {
+        let Some(country) = parse_country(row.try_get("country")?) else {
+            return Ok(None);
+        };
+        Ok(Some(RegionRow {
+            country,
+            county: row.try_get("county")?,
+            sub_county: row.try_get("sub_county")?,
+            schools: row.try_get::<i64, _>("n")? as u64,
+        }))
     })
-    .collect();
+    .filter_map(Result::transpose)
+    .collect::<Result<_, sqlx::Error>>()?;
     let languages = sqlx::query("SELECT language, count(*) AS n FROM emis_stories GROUP BY 1")
         .fetch_all(pool)
         .await?
         .into_iter()
         .map(|row| {
-            (
-                row.get::<String, _>("language"),
-                row.get::<i64, _>("n") as u64,
-            )
+            Ok((
+                row.try_get::<String, _>("language")?,
+                row.try_get::<i64, _>("n")? as u64,
+            ))
         })
-        .collect();
+        .collect::<Result<_, sqlx::Error>>()?;
     Ok(Catalog::new(regions, languages))
 }
 
@@ -129,85 +139,89 @@ fn parse_ownership(value: Option<&str>) -> Option<Ownership> {
     value.and_then(|v| Ownership::ALL.into_iter().find(|o| o.as_str() == v))
 }
 
-fn text(row: &PgRow, column: &str) -> Option<Arc<str>> {
-    row.get::<Option<String>, _>(column).map(Arc::from)
+// Columns are read with `try_get`: a schema that does not match is an
+// error for the request, never a panic.
+
+fn text(row: &PgRow, column: &str) -> Result<Option<Arc<str>>, sqlx::Error> {
+    Ok(row.try_get::<Option<String>, _>(column)?.map(Arc::from))
 }
 
-fn count(row: &PgRow, column: &str) -> Option<u32> {
-    row.get::<Option<i32>, _>(column)
-        .and_then(|n| u32::try_from(n).ok())
+fn count(row: &PgRow, column: &str) -> Result<Option<u32>, sqlx::Error> {
+    Ok(row
+        .try_get::<Option<i32>, _>(column)?
+        .and_then(|n| u32::try_from(n).ok()))
 }
 
-fn summary(row: &PgRow) -> SchoolSummary {
-    SchoolSummary {
-        id: row.get("id"),
-        name: row.get("name"),
-        country: parse_country(row.get("country")).unwrap_or(Country::KE),
-        level: parse_level(row.get("level")),
-        ownership: parse_ownership(row.get("ownership")),
-        county: text(row, "county"),
-        sub_county: text(row, "sub_county"),
-        city: text(row, "city"),
-        latitude: row.get("latitude"),
-        longitude: row.get("longitude"),
-        enrolment: count(row, "enrolment"),
-        teachers: count(row, "teachers"),
-    }
+fn summary(row: &PgRow) -> Result<SchoolSummary, sqlx::Error> {
+    Ok(SchoolSummary {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        country: parse_country(row.try_get("country")?).unwrap_or(Country::KE),
+        level: parse_level(row.try_get("level")?),
+        ownership: parse_ownership(row.try_get("ownership")?),
+        county: text(row, "county")?,
+        sub_county: text(row, "sub_county")?,
+        city: text(row, "city")?,
+        latitude: row.try_get("latitude")?,
+        longitude: row.try_get("longitude")?,
+        enrolment: count(row, "enrolment")?,
+        teachers: count(row, "teachers")?,
+    })
 }
 
-fn school(row: &PgRow) -> School {
-    School {
-        id: row.get("id"),
-        name: row.get("name"),
-        country: parse_country(row.get("country")).unwrap_or(Country::KE),
-        level: parse_level(row.get("level")),
-        level_detail: Arc::from(row.get::<String, _>("level_detail")),
-        ownership: parse_ownership(row.get("ownership")),
-        status: text(row, "status"),
-        school_type: text(row, "school_type"),
-        county: text(row, "county"),
-        sub_county: text(row, "sub_county"),
-        ward: text(row, "ward"),
-        zone: text(row, "zone"),
-        district: text(row, "district"),
-        city: text(row, "city"),
-        address: text(row, "address"),
-        zip: text(row, "zip"),
-        district_id: text(row, "district_id"),
-        grades: text(row, "grades"),
-        website: text(row, "website"),
-        phone: text(row, "phone"),
-        latitude: row.get("latitude"),
-        longitude: row.get("longitude"),
-        enrolment: count(row, "enrolment"),
-        teachers: count(row, "teachers"),
-        pupil_teacher_ratio: row.get("pupil_teacher_ratio"),
-        code: text(row, "code"),
-        source: Arc::from(row.get::<String, _>("source")),
-    }
+fn school(row: &PgRow) -> Result<School, sqlx::Error> {
+    Ok(School {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        country: parse_country(row.try_get("country")?).unwrap_or(Country::KE),
+        level: parse_level(row.try_get("level")?),
+        level_detail: Arc::from(row.try_get::<String, _>("level_detail")?),
+        ownership: parse_ownership(row.try_get("ownership")?),
+        status: text(row, "status")?,
+        school_type: text(row, "school_type")?,
+        county: text(row, "county")?,
+        sub_county: text(row, "sub_county")?,
+        ward: text(row, "ward")?,
+        zone: text(row, "zone")?,
+        district: text(row, "district")?,
+        city: text(row, "city")?,
+        address: text(row, "address")?,
+        zip: text(row, "zip")?,
+        district_id: text(row, "district_id")?,
+        grades: text(row, "grades")?,
+        website: text(row, "website")?,
+        phone: text(row, "phone")?,
+        latitude: row.try_get("latitude")?,
+        longitude: row.try_get("longitude")?,
+        enrolment: count(row, "enrolment")?,
+        teachers: count(row, "teachers")?,
+        pupil_teacher_ratio: row.try_get("pupil_teacher_ratio")?,
+        code: text(row, "code")?,
+        source: Arc::from(row.try_get::<String, _>("source")?),
+    })
 }
 
-fn story(row: &PgRow) -> Story {
-    Story {
-        id: row.get("id"),
-        story_number: row.get("story_number"),
-        language: row.get("language"),
-        language_name: row.get("language_name"),
-        title: row.get("title"),
-        body: row.get("body"),
-        pages: row.get::<i32, _>("pages").max(0) as u32,
-        words: row.get::<i32, _>("words").max(0) as u32,
-        license: row.get("license"),
-        text_by: row.get("text_by"),
-        illustration_by: row.get("illustration_by"),
-        translation_by: row.get("translation_by"),
-        asp_url: row.get("asp_url"),
-        license_url: row.get("license_url"),
-        source_repo: row.get("source_repo"),
-        source_path: row.get("source_path"),
-        source_commit: row.get("source_commit"),
-        attribution: row.get("attribution"),
-    }
+fn story(row: &PgRow) -> Result<Story, sqlx::Error> {
+    Ok(Story {
+        id: row.try_get("id")?,
+        story_number: row.try_get("story_number")?,
+        language: row.try_get("language")?,
+        language_name: row.try_get("language_name")?,
+        title: row.try_get("title")?,
+        body: row.try_get("body")?,
+        pages: row.try_get::<i32, _>("pages")?.max(0) as u32,
+        words: row.try_get::<i32, _>("words")?.max(0) as u32,
+        license: row.try_get("license")?,
+        text_by: row.try_get("text_by")?,
+        illustration_by: row.try_get("illustration_by")?,
+        translation_by: row.try_get("translation_by")?,
+        asp_url: row.try_get("asp_url")?,
+        license_url: row.try_get("license_url")?,
+        source_repo: row.try_get("source_repo")?,
+        source_path: row.try_get("source_path")?,
+        source_commit: row.try_get("source_commit")?,
+        attribution: row.try_get("attribution")?,
+    })
 }
 
 /// Appends `AND ...` for every filter set.
@@ -298,7 +312,7 @@ impl EmisBackend for PostgresBackend {
             .push_bind(search.offset as i64);
         let rows = qb.build().fetch_all(&self.pool).await.map_err(classify)?;
         let total = match rows.first() {
-            Some(row) => row.get::<i64, _>("total") as u64,
+            Some(row) => row.try_get::<i64, _>("total")? as u64,
             // The page is past the end: count separately so `total` stays right.
             None if search.offset > 0 => {
                 self.count_schools(query.as_deref(), &search.filter).await?
@@ -307,7 +321,7 @@ impl EmisBackend for PostgresBackend {
         };
         Ok(SchoolPage {
             total,
-            schools: rows.iter().map(summary).collect(),
+            schools: rows.iter().map(summary).collect::<Result<_, _>>()?,
         })
     }
 
@@ -317,7 +331,7 @@ impl EmisBackend for PostgresBackend {
             .fetch_optional(&self.pool)
             .await
             .map_err(classify)?;
-        Ok(row.as_ref().map(school))
+        Ok(row.as_ref().map(school).transpose()?)
     }
 
     async fn schools_near(&self, query: &NearQuery) -> Result<NearPage, BackendError> {
@@ -348,14 +362,19 @@ impl EmisBackend for PostgresBackend {
         qb.push(" ORDER BY distance_km, id LIMIT ")
             .push_bind(query.limit as i64);
         let rows = qb.build().fetch_all(&self.pool).await.map_err(classify)?;
-        let total = rows.first().map_or(0, |r| r.get::<i64, _>("total") as u64);
+        let total = match rows.first() {
+            Some(row) => row.try_get::<i64, _>("total")? as u64,
+            None => 0,
+        };
         let schools = rows
             .iter()
-            .map(|row| NearbySchool {
-                distance_km: round2(row.get("distance_km")),
-                school: summary(row),
+            .map(|row| {
+                Ok(NearbySchool {
+                    distance_km: round2(row.try_get("distance_km")?),
+                    school: summary(row)?,
+                })
             })
-            .collect();
+            .collect::<Result<_, sqlx::Error>>()?;
         Ok(NearPage { total, schools })
     }
 
@@ -383,16 +402,18 @@ impl EmisBackend for PostgresBackend {
         let rows = qb.build().fetch_all(&self.pool).await.map_err(classify)?;
         let mut groups: Vec<GroupAggregate> = rows
             .iter()
-            .map(|row| GroupAggregate {
-                key: row.get("key"),
-                schools: row.get::<i64, _>("schools") as u64,
-                schools_reporting_enrolment: row.get::<i64, _>("with_enrolment") as u64,
-                schools_reporting_teachers: row.get::<i64, _>("with_teachers") as u64,
-                enrolment: row.get::<i64, _>("enrolment") as u64,
-                teachers: row.get::<i64, _>("teachers") as u64,
-                kenya_schools: row.get::<i64, _>("kenya") as u64,
+            .map(|row| {
+                Ok(GroupAggregate {
+                    key: row.try_get("key")?,
+                    schools: row.try_get::<i64, _>("schools")? as u64,
+                    schools_reporting_enrolment: row.try_get::<i64, _>("with_enrolment")? as u64,
+                    schools_reporting_teachers: row.try_get::<i64, _>("with_teachers")? as u64,
+                    enrolment: row.try_get::<i64, _>("enrolment")? as u64,
+                    teachers: row.try_get::<i64, _>("teachers")? as u64,
+                    kenya_schools: row.try_get::<i64, _>("kenya")? as u64,
+                })
             })
-            .collect();
+            .collect::<Result<_, sqlx::Error>>()?;
         sort_groups(&mut groups);
         Ok(groups)
     }
@@ -438,10 +459,16 @@ impl EmisBackend for PostgresBackend {
             .push(" OFFSET ")
             .push_bind(search.offset as i64);
         let rows = qb.build().fetch_all(&self.pool).await.map_err(classify)?;
-        let total = rows.first().map_or(0, |r| r.get::<i64, _>("total") as u64);
+        let total = match rows.first() {
+            Some(row) => row.try_get::<i64, _>("total")? as u64,
+            None => 0,
+        };
         Ok(StoryPage {
             total,
-            stories: rows.iter().map(|r| StorySummary::from(&story(r))).collect(),
+            stories: rows
+                .iter()
+                .map(|r| story(r).map(|s| StorySummary::from(&s)))
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -451,7 +478,7 @@ impl EmisBackend for PostgresBackend {
             .fetch_optional(&self.pool)
             .await
             .map_err(classify)?;
-        Ok(row.as_ref().map(story))
+        Ok(row.as_ref().map(story).transpose()?)
     }
 
     async fn complete_school_ids(
@@ -469,7 +496,10 @@ impl EmisBackend for PostgresBackend {
             .fetch_all(&self.pool)
             .await
             .map_err(classify)?;
-            return Ok(rows.iter().map(|r| r.get("id")).collect());
+            return Ok(rows
+                .iter()
+                .map(|r| r.try_get("id"))
+                .collect::<Result<_, _>>()?);
         }
         let page = self
             .search_schools(&SchoolSearch {
@@ -497,7 +527,10 @@ impl EmisBackend for PostgresBackend {
             .fetch_all(&self.pool)
             .await
             .map_err(classify)?;
-            return Ok(rows.iter().map(|r| r.get("id")).collect());
+            return Ok(rows
+                .iter()
+                .map(|r| r.try_get("id"))
+                .collect::<Result<_, _>>()?);
         }
         let page = self
             .search_content(&ContentSearch {
@@ -534,7 +567,7 @@ impl PostgresBackend {
         }
         push_filter(&mut qb, filter);
         let row = qb.build().fetch_one(&self.pool).await.map_err(classify)?;
-        Ok(row.get::<i64, _>("n") as u64)
+        Ok(row.try_get::<i64, _>("n")? as u64)
     }
 }
 

@@ -117,3 +117,43 @@ on_both_backends!(
     sql_metacharacters_are_just_text,
     an_unknown_tool_is_a_protocol_error,
 );
+
+/// A database whose schema drifted from the code's (here `level_detail` became
+/// a number) answers with errors, never a panic.
+#[tokio::test]
+async fn a_schema_that_does_not_match_is_an_error_not_a_panic() {
+    use mcp_server::backend::{EmisBackend, postgres::PostgresBackend};
+    let base = crate::helpers::postgres_url();
+    let name = format!("mas_drift_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&base).await.expect("connect");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .expect("create the scratch database");
+    let url = match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("TEST_DATABASE_URL has no database name: {base}"),
+    };
+    let backend = PostgresBackend::connect(&url, 2).await.expect("schema");
+    let drifted = sqlx::PgPool::connect(&url).await.expect("connect");
+    for statement in [
+        "INSERT INTO emis_schools (id, name, name_norm, country, level, level_detail, latitude, longitude, enrolment, source) \
+         VALUES ('KE-1', 'Drift School', 'drift school', 'KE', 'primary', 'Primary', 0, 37, 10, 'test')",
+        "ALTER TABLE emis_schools ALTER COLUMN level_detail TYPE integer USING 0",
+    ] {
+        sqlx::query(statement)
+            .execute(&drifted)
+            .await
+            .expect(statement);
+    }
+    let answer = backend.get_school("KE-1").await;
+    assert!(
+        answer.is_err(),
+        "a column of the wrong type is an error: {answer:?}"
+    );
+    drifted.close().await;
+    drop(backend);
+    let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await;
+}

@@ -47,6 +47,9 @@ pub enum AppError {
     /// The database is down.
     #[error("the service is temporarily unavailable")]
     Unavailable,
+    /// Waiting for an answer took longer than allowed.
+    #[error("{0}")]
+    TimedOut(String),
     /// The LLM provider failed.
     #[error("{0}")]
     Upstream(String),
@@ -80,6 +83,7 @@ impl AppError {
             ),
             AppError::Busy(_) => (StatusCode::SERVICE_UNAVAILABLE, "busy", Some(5)),
             AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some(5)),
+            AppError::TimedOut(_) => (StatusCode::SERVICE_UNAVAILABLE, "timeout", Some(5)),
             AppError::Upstream(_) => (StatusCode::BAD_GATEWAY, "upstream_error", None),
             AppError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", None),
         };
@@ -143,6 +147,7 @@ impl From<AuthError> for AppError {
         match error {
             AuthError::Unauthenticated(message) => AppError::Unauthorized(message),
             AuthError::Forbidden(message) => AppError::Forbidden(message),
+            AuthError::Malformed(message) => AppError::BadRequest(message),
             AuthError::Locked { retry_after } => AppError::TooManyRequests {
                 message: error.to_string(),
                 retry_after: retry_after.as_secs().max(1),

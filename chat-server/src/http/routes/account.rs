@@ -15,12 +15,13 @@ use serde_json::json;
 
 use super::web;
 use crate::{
-    auth::AuthError,
+    auth::{AuthError, accounts::MAX_USERNAME_CHARS, password},
     http::{
         AppState,
         caller::{Caller, client_address},
         error::AppError,
     },
+    limits::Class,
 };
 
 #[derive(Template)]
@@ -89,7 +90,31 @@ pub async fn sign_in(
             "Enter a username and a password.",
         );
     };
+    // The form's own limits, enforced before anything is looked up or written.
+    if credentials.username.chars().count() > MAX_USERNAME_CHARS
+        || credentials.password.chars().count() > password::MAX_LENGTH
+    {
+        return login_page(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "The username or the password is too long.",
+        );
+    }
     let address = client_address(&parts).unwrap_or_else(|| "unknown".into());
+    if let Some(limiter) = &state.limiter {
+        let decision = limiter.check(Class::Api, &[format!("ip:{address}")]).await;
+        if !decision.allowed {
+            let mut response = login_page(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests from your address. Wait a moment and try again.",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(decision.retry_after));
+            return response;
+        }
+    }
     match state
         .auth
         .sign_in(&credentials.username, &credentials.password, &address)

@@ -1,6 +1,6 @@
 //! Admin endpoints (an admin's key with the `admin` scope, or an admin's
 //! sign-in): users and API keys, as the `user` and `key` commands manage
-//! them, and the security report of the last 24 hours.
+//! them. The security report is `report`.
 
 use axum::{
     Json,
@@ -15,7 +15,7 @@ use crate::{
     auth::accounts,
     domain::UserRole,
     http::{AppState, caller::Caller, error::AppError},
-    store::users::{SecurityEvent, UserStore},
+    store::users::UserStore,
 };
 
 fn users(state: &AppState) -> &dyn UserStore {
@@ -134,56 +134,60 @@ pub async fn revoke_key(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Counts of `key` over `events`, most first, at most ten.
-fn top<'a>(events: impl Iterator<Item = &'a str>) -> Vec<serde_json::Value> {
-    let mut counts: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
-    for key in events {
-        *counts.entry(key).or_default() += 1;
-    }
-    let mut counts: Vec<(&str, u64)> = counts.into_iter().collect();
-    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    counts
-        .into_iter()
-        .take(10)
-        .map(|(key, count)| json!({ "value": key, "count": count }))
-        .collect()
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    disabled: bool,
 }
 
-/// `GET /api/admin/security-report`: the last 24 hours of the audit log
-/// (admins only): counts by kind, where failed sign-ins and refused
-/// credentials came from, which names were tried, and the latest events.
-pub async fn security_report(
+/// The user with id `id`, or 404.
+async fn user_by_id(state: &AppState, id: &str) -> Result<crate::store::users::User, AppError> {
+    users(state)
+        .user_by_id(id)
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no user has id {id:?}")))
+}
+
+/// `PATCH /api/admin/users/{id}` `{ disabled }`: a disabled user's keys and
+/// sign-ins are refused from the next request on; enabling lets them back.
+pub async fn change_user(
     State(state): State<AppState>,
     Caller(principal): Caller,
-) -> Result<Json<serde_json::Value>, AppError> {
-    principal.require(crate::domain::Scope::Admin)?;
-    if !principal.sees_all() {
-        return Err(AppError::Forbidden(
-            "the security report is for admins".into(),
+    Path(id): Path<String>,
+    body: Result<Json<UserChange>, JsonRejection>,
+) -> Result<Response, AppError> {
+    principal.require_admin()?;
+    let Json(body) = body?;
+    let user = user_by_id(&state, &id).await?;
+    if body.disabled && principal.user_id.as_deref() == Some(user.id.as_str()) {
+        return Err(AppError::BadRequest(
+            "an admin cannot disable themselves".into(),
         ));
     }
-    let until = crate::store::now_ms();
-    let since = until - 24 * 3_600_000;
-    let events = state.auth.events_since(since).await?;
-    let mut by_kind = serde_json::Map::new();
-    for event in &events {
-        let count = by_kind.entry(event.kind.clone()).or_insert(json!(0));
-        *count = json!(count.as_u64().unwrap_or(0) + 1);
-    }
-    let failed = |e: &&SecurityEvent| {
-        matches!(
-            e.kind.as_str(),
-            "login_failed" | "login_refused" | "invalid_credentials"
-        )
-    };
-    Ok(Json(json!({
-        "since": since,
-        "until": until,
-        "total": events.len(),
-        "by_kind": by_kind,
-        "failures_by_address": top(events.iter().filter(failed).filter_map(|e| e.address.as_deref())),
-        "failures_by_username": top(events.iter().filter(failed).filter_map(|e| e.username.as_deref())),
-        "denials_by_user": top(events.iter().filter(|e| e.kind == "permission_denied").filter_map(|e| e.username.as_deref())),
-        "recent": events.iter().take(50).collect::<Vec<_>>(),
-    })))
+    let user = accounts::set_disabled(users(&state), &user.username, body.disabled)
+        .await
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    Ok(Json(json!({ "user": user })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    password: String,
+}
+
+/// `POST /api/admin/users/{id}/password` `{ password }`: a reset.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+    body: Result<Json<NewPassword>, JsonRejection>,
+) -> Result<Response, AppError> {
+    principal.require_admin()?;
+    let Json(body) = body?;
+    let user = user_by_id(&state, &id).await?;
+    accounts::set_password(users(&state), &user.username, &body.password)
+        .await
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

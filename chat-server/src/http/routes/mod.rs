@@ -1,6 +1,6 @@
 //! The handlers, one file per resource: `chat` (start a run, streamed or
-//! whole), `runs` (follow, resume, cancel), `sessions`, `account` (sign-in),
-//! `admin` (users, keys, the security report), `health` (probes, status,
+//! whole), `runs` (follow, resume, cancel), `sessions`, `account` (sign-in), `own` (one's password and keys),
+//! `admin` (users, keys), `report` (the security report), `health` (probes, status,
 //! metrics), `web` (the page and its assets), `openai` (`/v1`).
 
 pub mod account;
@@ -8,6 +8,8 @@ pub mod admin;
 pub mod chat;
 pub mod health;
 pub mod openai;
+pub mod own;
+pub mod report;
 pub mod runs;
 pub mod sessions;
 pub mod web;

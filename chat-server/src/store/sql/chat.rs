@@ -1,7 +1,7 @@
 //! `ChatStore` on `SqlStore`: sessions, turns, messages, tool calls and runs.
 
 use async_trait::async_trait;
-use sqlx::AnyConnection;
+use sqlx::{AnyConnection, Row};
 
 use super::{
     SqlStore, classify,
@@ -9,7 +9,8 @@ use super::{
 };
 use crate::store::{
     ChatStore, MessageRecord, MessageStatus, NewTurn, Role, RunOutcome, RunRecord, RunStatus,
-    Session, StoreError, StoreResult, ToolCallRecord, ToolStatus, now_ms,
+    Session, StoreError, StoreResult, ToolCallRecord, ToolStatus, USAGE_HOUR_MS, UsageRecord,
+    now_ms,
 };
 
 fn new_id() -> String {
@@ -383,6 +384,62 @@ impl ChatStore for SqlStore {
             .map(tool_call)
             .collect::<Result<_, _>>()
             .map_err(classify)
+    }
+
+    async fn record_usage(
+        &self,
+        owner: Option<&str>,
+        at: i64,
+        run: bool,
+        tokens: u64,
+    ) -> StoreResult<()> {
+        let tokens = i64::try_from(tokens).unwrap_or(i64::MAX);
+        sqlx::query(
+            "INSERT INTO usage_hourly (owner, hour, runs, tokens) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (owner, hour) DO UPDATE SET runs = usage_hourly.runs + excluded.runs, \
+             tokens = usage_hourly.tokens + excluded.tokens",
+        )
+        .bind(owner.unwrap_or(""))
+        .bind(at / USAGE_HOUR_MS)
+        .bind(i64::from(run))
+        .bind(tokens)
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn usage_since(&self, at: i64, limit: i64) -> StoreResult<Vec<UsageRecord>> {
+        let rows = sqlx::query(
+            "SELECT owner, CAST(SUM(runs) AS BIGINT) AS runs, CAST(SUM(tokens) AS BIGINT) AS tokens \
+             FROM usage_hourly WHERE hour >= $1 GROUP BY owner ORDER BY runs DESC, tokens DESC, owner \
+             LIMIT $2",
+        )
+        .bind(at / USAGE_HOUR_MS)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        rows.iter()
+            .map(|row| {
+                let owner: String = row.try_get("owner")?;
+                Ok(UsageRecord {
+                    owner: (!owner.is_empty()).then_some(owner),
+                    runs: row.try_get("runs")?,
+                    tokens: row.try_get("tokens")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(classify)
+    }
+
+    async fn prune_usage(&self, before: i64) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM usage_hourly WHERE hour < $1")
+            .bind(before / USAGE_HOUR_MS)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(done.rows_affected())
     }
 
     async fn ping(&self) -> StoreResult<()> {

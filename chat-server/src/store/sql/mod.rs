@@ -5,6 +5,7 @@
 
 mod chat;
 mod rows;
+mod users;
 
 use sqlx::{AnyPool, Executor, any::AnyPoolOptions, migrate::Migrator};
 

@@ -394,3 +394,26 @@ async fn a_stalled_stream_hits_the_idle_timeout() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_error_body_that_never_ends_is_read_only_so_far() {
+    let (provider, fake) = start(Vendor::OpenAi, vec![Turn::EndlessError(500); 3]).await;
+    let started = Instant::now();
+    let error = tokio::time::timeout(
+        Duration::from_secs(15),
+        complete(&provider, &weather_request()),
+    )
+    .await
+    .expect("an answer, not a hang")
+    .expect_err("a server error");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "the body is not waited for: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(error, ProviderError::Server { status: 500, .. }),
+        "the server's status, not a timeout: {error:?}"
+    );
+    assert_eq!(fake.requests().await, 3, "a 500 is retried as usual");
+}

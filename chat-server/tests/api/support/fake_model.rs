@@ -42,6 +42,8 @@ pub enum Turn {
     Stall(Vec<u8>),
     /// An error answer: status, headers, JSON body.
     Status(u16, Vec<(&'static str, String)>, String),
+    /// An error status whose body never ends.
+    EndlessError(u16),
 }
 
 /// One request the fake received.
@@ -137,6 +139,9 @@ fn body(turn: Turn) -> Body {
         Turn::Sse(bytes) => Body::from(bytes),
         Turn::Stall(first) => then_nothing(first),
         Turn::Status(..) => Body::empty(),
+        Turn::EndlessError(_) => Body::from_stream(futures::stream::repeat_with(|| {
+            Ok::<_, std::io::Error>(Bytes::from_static(&[b'x'; 4096]))
+        })),
     }
 }
 
@@ -164,6 +169,9 @@ async fn handle(
             )
             .header("content-type", "application/json")
             .body(Body::from(error)),
+        Turn::EndlessError(status) => Response::builder()
+            .status(StatusCode::from_u16(status).expect("status"))
+            .body(body(Turn::EndlessError(status))),
         turn => Response::builder()
             .header("content-type", "text/event-stream")
             .body(body(turn)),

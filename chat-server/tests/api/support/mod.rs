@@ -4,6 +4,7 @@
 //! process for tests of the layers below the app, and SSE parsing.
 
 pub mod app;
+pub mod browser;
 pub mod data;
 pub mod emis;
 pub mod fake_model;

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::agent_of;
+use super::{super::chat::MAX_MESSAGE_CHARS, agent_of};
 use crate::{
     auth::Principal,
     domain::{Message, ToolCall, ToolResult, ToolSpec},
@@ -280,6 +280,15 @@ pub async fn plan(
             Some("messages"),
         ));
     };
+    let chars = question.chars().count();
+    if chars > MAX_MESSAGE_CHARS {
+        return Err(OpenAiError::invalid(
+            format!(
+                "the last user message is too long ({chars} characters; at most {MAX_MESSAGE_CHARS})"
+            ),
+            Some("messages"),
+        ));
+    }
     let session_header = headers
         .get("x-mas-session")
         .and_then(|v| v.to_str().ok())

@@ -57,14 +57,28 @@ fn tool_calls_json(calls: &[ToolCall]) -> Vec<Value> {
         .collect()
 }
 
+/// The whole answer, waited for up to `CHAT_TIMEOUT`. The run is cancelled
+/// when the client leaves first, or when the wait runs out: nobody would
+/// read its answer.
 pub async fn whole(
     state: &AppState,
     run_id: &str,
     completion: Completion,
 ) -> Result<Response, OpenAiError> {
-    let events: Vec<(u64, RunEvent)> = follow(state.runs.log(), run_id.to_owned(), 0)
-        .collect()
-        .await;
+    let mut guard = CancelOnDrop {
+        state: state.clone(),
+        run_id: run_id.to_owned(),
+        done: false,
+    };
+    let events = follow(state.runs.log(), run_id.to_owned(), 0).collect::<Vec<_>>();
+    let Ok(events) = tokio::time::timeout(state.chat_timeout, events).await else {
+        return Err(AppError::TimedOut(format!(
+            "no whole answer within {:.0} s; ask with stream: true to read it as it comes",
+            state.chat_timeout.as_secs_f64()
+        ))
+        .into());
+    };
+    guard.finished();
     let transcript = Transcript::of(events.iter().map(|(_, e)| e));
     if let Some(message) = transcript.failure() {
         return Err(AppError::Upstream(message).into());
@@ -107,7 +121,7 @@ impl Drop for CancelOnDrop {
     fn drop(&mut self) {
         if !self.done {
             let (runs, run_id) = (self.state.runs.clone(), self.run_id.clone());
-            tracing::info!(run_id = %run_id, "API client left mid-stream; cancelling the run");
+            tracing::info!(run_id = %run_id, "API client left before the answer's end; cancelling the run");
             tokio::spawn(async move { runs.cancel(&run_id).await });
         }
     }
@@ -180,5 +194,10 @@ pub fn stream(
         }
         yield Ok(Bytes::from_static(b"data: [DONE]\n\n"));
     };
-    sse::event_stream(body)
+    // Keep-alive comments while the run is quiet, as on /chat/stream.
+    let body = body.map(|chunk: Result<Bytes, Infallible>| match chunk {
+        Ok(bytes) => bytes,
+        Err(never) => match never {},
+    });
+    sse::event_stream(sse::with_heartbeats(body, state.heartbeat))
 }
