@@ -1,7 +1,8 @@
 //! Assembles the chat server from its `Settings`: the chat store, the EMIS
 //! tools (in process, or a remote MCP server), the providers and agents, the
-//! runs (shared through Redis when it is configured), authentication and
-//! limits, and the HTTP API on a bound listener.
+//! users' memory with its extraction worker, the runs (shared through Redis
+//! when it is configured), authentication and limits, and the HTTP API on a
+//! bound listener.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -15,15 +16,17 @@ use crate::{
     agent::{AgentRunner, planner::OfflinePlanner},
     auth::{Auth, cookie::CookieKey},
     http::{self, AppState, routes::health},
+    jobs::Jobs,
     limits::{self, Logins, Quotas, RateLimiter},
+    memory::{Memories, Profiles, extract::Extractor},
     providers::registry::Registry,
     retention::Retention,
     runs::{
-        Admission, Handover, MemoryRunLog, RunLog, Runs,
+        Admission, Handover, MemoryRunLog, Remembering, RunLog, Runs,
         redis::{Bus, Leases, RedisRunLog},
     },
     settings::Settings,
-    store::sql::SqlStore,
+    store::{memories::MemoryStore, now_ms, sql::SqlStore},
     toolbox::Toolbox,
 };
 
@@ -40,6 +43,8 @@ pub struct Application {
     state: AppState,
     /// Ends the open MCP sessions of `/mcp`.
     mcp_shutdown: CancellationToken,
+    /// Stops the background job workers.
+    workers: CancellationToken,
     drain: Duration,
 }
 
@@ -98,11 +103,36 @@ impl Application {
         let toolbox =
             Arc::new(Toolbox::from_settings(&settings.tools, &settings.emis.tools).await?);
         let embedded = toolbox.embedded_state();
+        let known = toolbox.known_values();
         let runner = runner(toolbox, &settings)?;
         let redis = match &settings.redis.url {
             Some(url) => limits::connect_redis(url.expose_secret()).await,
             None => None,
         };
+        // The tokenizer loads its ranks once; not on the first turn's path.
+        tokio::task::spawn_blocking(|| crate::memory::text::tokens("warm"));
+        store.prepare_partitions(now_ms(), 2).await?;
+        let memories = Memories::new(
+            store.clone(),
+            Profiles::new(store.clone(), redis.clone()),
+            settings.memory.clone(),
+            known,
+        );
+        let jobs = Jobs::new(store.clone(), settings.job_lease);
+        let workers = CancellationToken::new();
+        let model = runner.default_provider();
+        jobs.spawn(
+            Arc::new(Extractor {
+                memories: memories.clone(),
+                chat: store.clone(),
+                model: (model.name() != "offline").then_some(model),
+            }),
+            workers.clone(),
+        );
+        let remembering = settings.memory.enabled.then(|| Remembering {
+            memories: memories.clone(),
+            jobs: jobs.clone(),
+        });
         let (log, handover) = run_log(redis.as_ref(), &settings)?;
         let quotas = Arc::new(Quotas::new(
             redis.clone(),
@@ -110,12 +140,14 @@ impl Application {
             settings.limits.daily_token_budget,
         ));
         let admission = Admission::new(settings.server.max_concurrent_runs, quotas.clone());
-        let runs = Runs::new(store.clone(), runner, log, admission, handover);
+        let runs = Runs::new(store.clone(), runner, log, admission, handover, remembering);
         let limiter = RateLimiter::new(settings.limits.budgets, redis.clone());
         let logins = Arc::new(Logins::new(redis));
         Retention {
             users: store.clone(),
             chat: store.clone(),
+            memories: store.clone(),
+            jobs: store.clone(),
             logins: logins.clone(),
             quotas,
             limiter: limiter.clone(),
@@ -131,6 +163,8 @@ impl Application {
             hardening: settings.server.hardening.clone(),
             chat_timeout: settings.server.chat_timeout,
             audit_retention_days: settings.auth.audit_retention_days,
+            memories,
+            jobs,
         };
         // With the tools in process, `/mcp` serves them to MCP clients too,
         // behind the same API keys (scope `mcp`).
@@ -167,6 +201,7 @@ impl Application {
             router: http::router(state.clone(), mcp),
             state,
             mcp_shutdown,
+            workers,
             drain: settings.server.shutdown_timeout,
         })
     }
@@ -200,9 +235,10 @@ impl Application {
             let _ = tcp.set_nodelay(true);
         });
         let stop = CancellationToken::new();
-        let (runs, mcp_shutdown, closing, drain) = (
+        let (runs, mcp_shutdown, workers, closing, drain) = (
             self.state.runs.clone(),
             self.mcp_shutdown.clone(),
+            self.workers.clone(),
             stop.clone(),
             self.drain,
         );
@@ -210,6 +246,8 @@ impl Application {
             shutdown.cancelled().await;
             tracing::info!("shutting down: draining runs");
             runs.shutdown(drain).await;
+            // A job cut short here is taken up again by another replica (or at the next start).
+            workers.cancel();
             mcp_shutdown.cancel();
             closing.cancel();
         });

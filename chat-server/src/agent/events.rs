@@ -18,6 +18,10 @@ pub enum RunEvent {
     StepStarted {
         step: usize,
     },
+    /// The user's memories put into the prompt from this step on.
+    MemoryRecalled {
+        memories: Vec<super::memory::RecalledMemory>,
+    },
     TextDelta {
         text: String,
     },

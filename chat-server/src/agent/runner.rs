@@ -14,7 +14,12 @@ use futures::{Stream, StreamExt, stream::FuturesUnordered};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::{AgentDef, AgentSet, RunEvent, tools::ToolExecutor, tools::truncate};
+use super::{
+    AgentDef, AgentSet, RunEvent,
+    memory::{Recollection, UserMemory},
+    tools::ToolExecutor,
+    tools::truncate,
+};
 use crate::{
     domain::{Message, ToolCall, ToolResult, ToolSpec},
     providers::{ChatRequest, LlmProvider, ProviderEvent, registry::Registry},
@@ -59,12 +64,61 @@ pub struct RunInput {
     /// Tools the API client runs itself: offered with the agent's tools;
     /// when the model calls one, the run ends with `ClientToolCalls`.
     pub client_tools: Vec<ToolSpec>,
+    /// The user's memory, bound to them (`None`: a temporary chat, memory
+    /// off, or no one to remember for).
+    pub memory: Option<Arc<dyn UserMemory>>,
 }
 
-/// What an API client adds to a run.
+/// What an API client adds to a run, and the user's memory.
 struct Extra {
     instructions: Option<String>,
     client_tools: Vec<ToolSpec>,
+    memory: Option<Arc<dyn UserMemory>>,
+}
+
+/// Runs one tool call within the time limit: a memory tool by the user's
+/// memory, any other by the MCP tools; the output cut to the budget.
+async fn execute(
+    tools: Arc<dyn ToolExecutor>,
+    memory: Option<Arc<dyn UserMemory>>,
+    limits: RunLimits,
+    call: ToolCall,
+) -> ToolResult {
+    let run = async {
+        if let Some(memory) = &memory
+            && let Some(result) = memory.call(&call).await
+        {
+            return result;
+        }
+        tools.call(&call).await
+    };
+    let mut result = match tokio::time::timeout(limits.tool_timeout, run).await {
+        Ok(result) => result,
+        Err(_) => ToolResult {
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            content: format!(
+                "{} did not finish within {} s",
+                call.name,
+                limits.tool_timeout.as_secs()
+            ),
+            is_error: true,
+        },
+    };
+    result.content = truncate(&result.content, limits.max_tool_output);
+    result
+}
+
+/// The text of the last thing the user said.
+fn question(history: &[Message]) -> String {
+    history
+        .iter()
+        .rev()
+        .find_map(|m| match m {
+            Message::User { text } => Some(text.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 /// A run carried on from its checkpoint: the steps before `step` are in the
@@ -120,6 +174,11 @@ impl AgentRunner {
         self.registry.default_provider().name().to_owned()
     }
 
+    /// The provider agents use by default.
+    pub fn default_provider(&self) -> Arc<dyn LlmProvider> {
+        self.registry.default_provider()
+    }
+
     /// The provider an agent (by name) would use.
     pub fn provider_for_name(&self, agent: &str) -> Arc<dyn LlmProvider> {
         match self.agents.get(agent) {
@@ -136,11 +195,21 @@ impl AgentRunner {
             .unwrap_or_else(|| self.registry.default_provider())
     }
 
-    /// The request for one step of `agent`: its prompt, its tools, its handoffs.
-    fn request(&self, agent: &AgentDef, messages: &[Message], extra: &Extra) -> ChatRequest {
+    /// The request for one step of `agent`: its prompt (with what is
+    /// recalled of the user), its tools, its handoffs.
+    fn request(
+        &self,
+        agent: &AgentDef,
+        messages: &[Message],
+        extra: &Extra,
+        recalled: Option<&Recollection>,
+    ) -> ChatRequest {
         let all = self.tools.tools();
         let mut tools: Vec<ToolSpec> = agent.allowed(&all).into_iter().cloned().collect();
         tools.extend(extra.client_tools.iter().cloned());
+        if let Some(memory) = &extra.memory {
+            tools.extend(memory.tools());
+        }
         let mut system = agent.system_prompt.clone();
         for target in agent.handoffs.iter().filter_map(|h| self.agents.get(h)) {
             tools.push(ToolSpec {
@@ -157,6 +226,9 @@ impl AgentRunner {
             system.push_str("\n\n");
             system.push_str(instructions);
         }
+        if let Some(recalled) = recalled {
+            system.push_str(&recalled.prompt);
+        }
         ChatRequest {
             model: agent.model.clone(),
             system: Some(system),
@@ -164,14 +236,19 @@ impl AgentRunner {
             tools,
             max_tokens: None,
             temperature: None,
+            profile: recalled.and_then(|r| r.profile.clone()),
         }
     }
 
     /// Runs one turn as a stream of events; the last one is terminal.
     pub fn run(self: Arc<Self>, input: RunInput) -> impl Stream<Item = RunEvent> + Send + 'static {
         async_stream::stream! {
-            let RunInput { history, agent, cancel, resume, instructions, client_tools } = input;
-            let extra = Extra { instructions, client_tools };
+            let RunInput { history, agent, cancel, resume, instructions, client_tools, memory } = input;
+            let question = question(&history);
+            let extra = Extra { instructions, client_tools, memory };
+            // Recalled before the first step, and again after a step that used a memory tool.
+            let mut recalled: Option<Recollection> = None;
+            let mut shown: Vec<String> = Vec::new();
             let Resume { step: first_step, answer, mut done } = resume.unwrap_or(Resume { step: 1, ..Resume::default() });
             let mut agent = agent.as_deref().and_then(|a| self.agents.get(a)).unwrap_or(self.agents.entry()).clone();
             yield RunEvent::AgentChanged { agent: agent.name.clone(), title: agent.title.clone() };
@@ -179,8 +256,20 @@ impl AgentRunner {
             let mut answer = answer;
             for step in first_step.max(1)..=self.limits.max_steps {
                 yield RunEvent::StepStarted { step };
+                if let Some(memory) = extra.memory.as_ref().filter(|_| recalled.is_none()) {
+                    let recollection = tokio::select! {
+                        r = memory.recall(&question) => r,
+                        () = cancel.cancelled() => { yield RunEvent::Cancelled; return; }
+                    };
+                    let ids: Vec<String> = recollection.memories.iter().map(|m| m.id.clone()).collect();
+                    if ids != shown {
+                        shown = ids;
+                        yield RunEvent::MemoryRecalled { memories: recollection.memories.clone() };
+                    }
+                    recalled = Some(recollection);
+                }
                 let provider = self.provider_for(&agent);
-                let request = self.request(&agent, &messages, &extra);
+                let request = self.request(&agent, &messages, &extra, recalled.as_ref());
                 let opened = tokio::select! {
                     opened = provider.stream(&request) => opened,
                     () = cancel.cancelled() => { yield RunEvent::Cancelled; return; }
@@ -262,23 +351,9 @@ impl AgentRunner {
                     .enumerate()
                     .filter(|(i, _)| results[*i].is_none())
                     .map(|(i, call)| {
-                        let tools = self.tools.clone();
-                        let limits = self.limits.clone();
-                        let call = call.clone();
-                        async move {
-                            let started = Instant::now();
-                            let mut result = match tokio::time::timeout(limits.tool_timeout, tools.call(&call)).await {
-                                Ok(result) => result,
-                                Err(_) => ToolResult {
-                                    call_id: call.id.clone(),
-                                    name: call.name.clone(),
-                                    content: format!("{} did not finish within {} s", call.name, limits.tool_timeout.as_secs()),
-                                    is_error: true,
-                                },
-                            };
-                            result.content = truncate(&result.content, limits.max_tool_output);
-                            (i, result, started.elapsed())
-                        }
+                        let started = Instant::now();
+                        let run = execute(self.tools.clone(), extra.memory.clone(), self.limits.clone(), call.clone());
+                        async move { (i, run.await, started.elapsed()) }
                     })
                     .collect();
                 for (i, result) in results.iter().enumerate() {
@@ -304,6 +379,12 @@ impl AgentRunner {
                     }
                 }
                 drop(running);
+                if let Some(memory) = &extra.memory {
+                    let memory_tools = memory.tools();
+                    if calls.iter().any(|c| memory_tools.iter().any(|t| t.name == c.name)) {
+                        recalled = None;
+                    }
+                }
                 yield RunEvent::StepFinished { step };
                 messages.push(Message::Assistant { text, tool_calls: calls.clone() });
                 messages.push(Message::Tool { results: results.into_iter().flatten().collect() });

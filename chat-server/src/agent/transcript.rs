@@ -1,13 +1,13 @@
 //! The one fold of a run's events into what the run said: the answer's text
 //! (step by step, so a step discarded after a takeover is cut back out),
 //! the reasoning, the tool calls with their results, the calls left to an
-//! API client, the tokens used, and how the run ended. The producer saves
+//! API client, the memories recalled, the tokens used, and how the run ended. The producer saves
 //! it, the JSON chat call and `/v1` answer with it, `ask` prints from it,
 //! and a replica taking a run over rebuilds its checkpoint from it.
 
 use serde_json::Value;
 
-use super::RunEvent;
+use super::{RunEvent, memory::RecalledMemory};
 use crate::domain::{Message, ToolCall, ToolResult};
 
 /// What a run said so far.
@@ -19,6 +19,8 @@ pub struct Transcript {
     pub reasoning: String,
     /// Calls of tools the API client runs itself (the run ends after them).
     pub client_calls: Vec<ToolCall>,
+    /// The user's memories in the latest step's prompt.
+    pub memories: Vec<RecalledMemory>,
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
     /// `None` while the run goes on.
@@ -111,6 +113,7 @@ impl Transcript {
                     self.steps.pop();
                 }
             }
+            RunEvent::MemoryRecalled { memories } => self.memories = memories.clone(),
             RunEvent::ClientToolCalls { calls } => self.client_calls.extend(calls.iter().cloned()),
             RunEvent::Usage { usage, .. } => {
                 let add = |total: Option<u64>, more: Option<u64>| match (total, more) {

@@ -154,6 +154,33 @@ pub async fn set_disabled(
     })
 }
 
+/// Deletes a user and everything that is theirs (keys, sign-ins,
+/// conversations, memories, profile); the last enabled admin stays.
+pub async fn delete_user(store: &dyn UserStore, username: &str) -> anyhow::Result<User> {
+    let user = store
+        .user_by_name(username)
+        .await?
+        .with_context(|| format!("no user is named {username:?}"))?;
+    if user.role == UserRole::Admin && user.disabled_at.is_none() {
+        let admins = store
+            .users()
+            .await?
+            .iter()
+            .filter(|u| u.role == UserRole::Admin && u.disabled_at.is_none())
+            .count();
+        anyhow::ensure!(
+            admins > 1,
+            "{username:?} is the last admin: make another first"
+        );
+    }
+    store
+        .delete_user(&user.id)
+        .await
+        .context("deleting the user")?;
+    audit(store, "user_deleted", &user, &user.username).await;
+    Ok(user)
+}
+
 /// Gives a user a new password (Argon2id, at least 12 characters).
 pub async fn set_password(
     store: &dyn UserStore,

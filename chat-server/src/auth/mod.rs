@@ -171,7 +171,7 @@ impl Auth {
         {
             return Err(expired());
         }
-        let mut scopes = vec![Scope::Chat, Scope::SessionsRead];
+        let mut scopes = vec![Scope::Chat, Scope::SessionsRead, Scope::Memory];
         if user.role == UserRole::Admin {
             scopes.push(Scope::Admin);
         }

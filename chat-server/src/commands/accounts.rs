@@ -1,4 +1,5 @@
-//! `chat-server user add|list` and `chat-server key create|list|revoke`:
+//! `chat-server user add|list|disable|enable|reset-password|delete` and
+//! `chat-server key create|list|revoke`:
 //! accounts in the chat database, for the first admin and for operators.
 
 use anyhow::Context;
@@ -29,6 +30,8 @@ pub enum UserAction {
     Enable { username: String },
     /// Give a user a new password, read from stdin.
     ResetPassword { username: String },
+    /// Delete a user with their keys, sign-ins, conversations, memories and profile.
+    Delete { username: String },
 }
 
 /// The password on stdin (one line).
@@ -45,7 +48,7 @@ pub enum KeyAction {
     /// Create an API key for a user and print it (it is shown only this once).
     Create {
         username: String,
-        /// Comma-separated: chat, sessions:read, admin.
+        /// Comma-separated: chat, sessions:read, mcp, memory, admin.
         #[arg(long, default_value = "chat,sessions:read")]
         scopes: String,
         /// A label for the key.
@@ -106,6 +109,10 @@ pub async fn users(action: UserAction, settings: &Settings) -> anyhow::Result<()
         UserAction::ResetPassword { username } => {
             accounts::set_password(&store, &username, &password_from_stdin()?).await?;
             println!("new password set for {username}");
+        }
+        UserAction::Delete { username } => {
+            accounts::delete_user(&store, &username).await?;
+            println!("deleted {username} with their conversations, memories and profile");
         }
     }
     Ok(())

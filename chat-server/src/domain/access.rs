@@ -39,19 +39,30 @@ pub enum Scope {
     /// Use the EMIS tools over MCP at `/mcp`.
     #[serde(rename = "mcp")]
     Mcp,
+    /// Read and change the user's own memories and profile; runs of a key
+    /// without it neither read nor write memory.
+    #[serde(rename = "memory")]
+    Memory,
     /// Everything, for every user (an admin user's key only).
     #[serde(rename = "admin")]
     Admin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::Chat, Scope::SessionsRead, Scope::Mcp, Scope::Admin];
+    pub const ALL: [Scope; 5] = [
+        Scope::Chat,
+        Scope::SessionsRead,
+        Scope::Mcp,
+        Scope::Memory,
+        Scope::Admin,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Chat => "chat",
             Scope::SessionsRead => "sessions:read",
             Scope::Mcp => "mcp",
+            Scope::Memory => "memory",
             Scope::Admin => "admin",
         }
     }
@@ -65,7 +76,7 @@ impl Scope {
         let mut scopes = Vec::new();
         for word in s.split([',', ' ']).filter(|w| !w.is_empty()) {
             let scope = Scope::parse(word).ok_or_else(|| {
-                format!("{word:?} is not a scope (chat, sessions:read, mcp or admin)")
+                format!("{word:?} is not a scope (chat, sessions:read, mcp, memory or admin)")
             })?;
             if !scopes.contains(&scope) {
                 scopes.push(scope);

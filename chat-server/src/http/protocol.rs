@@ -51,6 +51,9 @@ impl Mapper {
                 self.step_open = true;
                 out.push(json!({ "type": "start-step" }));
             }
+            RunEvent::MemoryRecalled { memories } => {
+                out.push(json!({ "type": "data-memory", "data": { "memories": memories } }));
+            }
             RunEvent::TextDelta { text } => {
                 if let Some(id) = self.reasoning_open.take() {
                     out.push(json!({ "type": "reasoning-end", "id": id }));

@@ -13,7 +13,7 @@ use super::{
     AppState,
     caller::{Door, Envelope, enter},
     error::MAX_BODY_BYTES,
-    routes::{account, admin, chat, health, openai, own, report, runs, sessions, web},
+    routes::{account, admin, chat, health, memory, openai, own, report, runs, sessions, web},
     telemetry,
 };
 use crate::limits::Class;
@@ -68,7 +68,10 @@ pub fn router(state: AppState, mcp: Option<Router<AppState>>) -> Router {
                     get(admin::list_keys).post(admin::create_key),
                 )
                 .route("/api/admin/keys/{id}", delete(admin::revoke_key))
-                .route("/api/admin/users/{id}", patch(admin::change_user))
+                .route(
+                    "/api/admin/users/{id}",
+                    patch(admin::change_user).delete(admin::delete_user),
+                )
                 .route(
                     "/api/admin/users/{id}/password",
                     post(admin::reset_password),
@@ -78,7 +81,22 @@ pub fn router(state: AppState, mcp: Option<Router<AppState>>) -> Router {
                     "/api/account/keys",
                     get(own::list_keys).post(own::create_key),
                 )
-                .route("/api/account/keys/{id}", delete(own::revoke_key)),
+                .route("/api/account/keys/{id}", delete(own::revoke_key))
+                .route(
+                    "/api/memory",
+                    get(memory::list)
+                        .post(memory::add)
+                        .delete(memory::delete_all),
+                )
+                .route("/api/memory/export", get(memory::export))
+                .route(
+                    "/api/memory/{id}",
+                    patch(memory::change).delete(memory::delete),
+                )
+                .route(
+                    "/api/profile",
+                    get(memory::profile).put(memory::set_profile),
+                ),
         )
         .route("/api/runs/{run_id}/stream", get(runs::stream));
     let v1_start = Router::new().route("/v1/chat/completions", post(openai::completions));

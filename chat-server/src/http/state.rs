@@ -2,7 +2,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::{auth::Auth, limits::RateLimiter, runs::Runs, store::ChatStore};
+use crate::{
+    auth::Auth, jobs::Jobs, limits::RateLimiter, memory::Memories, runs::Runs, store::ChatStore,
+};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -19,4 +21,8 @@ pub struct AppState {
     pub chat_timeout: Duration,
     /// Days the audit log is kept (`AUDIT_RETENTION_DAYS`), for the security report.
     pub audit_retention_days: u32,
+    /// The users' memories and profiles.
+    pub memories: Arc<Memories>,
+    /// The background job queue (its depth is a metric).
+    pub jobs: Arc<Jobs>,
 }

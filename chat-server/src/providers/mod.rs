@@ -35,6 +35,10 @@ pub struct ChatRequest {
     pub tools: Vec<ToolSpec>,
     pub max_tokens: Option<u32>,
     pub temperature: Option<f32>,
+    /// The user's profile, for a provider that reads it rather than the
+    /// system prompt (the offline planner); vendors get it in `system`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<crate::domain::Profile>,
 }
 
 /// Why the model stopped.

@@ -227,8 +227,10 @@ impl Runs {
             }),
             instructions: plan.instructions.clone(),
             client_tools: plan.client_tools.clone(),
+            memory: self.memory_for(&plan),
         };
         let permit = self.admission.resume(plan.owner.as_deref(), &run_id);
+        let learn = self.learning(&plan, &run_id);
         self.launch(Production {
             run_id,
             input,
@@ -237,6 +239,7 @@ impl Runs {
             transcript,
             abandon: CancellationToken::new(),
             permit,
+            learn,
         });
     }
 

@@ -30,9 +30,19 @@ pub use self::{
     turn::{TurnPlan, TurnRequest},
 };
 use crate::{
-    agent::{AgentRunner, RunEvent, RunInput, Transcript},
+    agent::{AgentRunner, RunEvent, RunInput, Transcript, UserMemory},
+    jobs::Jobs,
+    memory::{Memories, extract::TurnJob, owner_of},
     store::{ChatStore, StoreError},
 };
+
+/// The users' memory, when runs read and write it: recalled into each
+/// run's prompts, and learnt from after each finished turn (a job).
+#[derive(Clone)]
+pub struct Remembering {
+    pub memories: Arc<Memories>,
+    pub jobs: Arc<Jobs>,
+}
 
 /// A turn's first writes wait at most this long for the model's first event.
 const FIRST_WRITE_DELAY: Duration = Duration::from_millis(50);
@@ -69,6 +79,8 @@ pub struct Runs {
     admission: Admission,
     /// Leases and cancel requests shared between replicas (`None`: this replica alone).
     handover: Option<Handover>,
+    /// `None`: no run reads or writes memory.
+    remembering: Option<Remembering>,
     active: ActiveRuns,
     /// Cancelled once this replica's runs are finished or handed over:
     /// streams served here end, and their clients reconnect elsewhere.
@@ -78,14 +90,16 @@ pub struct Runs {
 
 impl Runs {
     /// The runs over `store`, `runner` and `log`; with `handover` (Redis)
-    /// they are shared with the other replicas. Starts the background work
-    /// (slot and lease renewals, takeovers), which stops with the last handle.
+    /// they are shared with the other replicas, with `remembering` they read
+    /// and write the users' memory. Starts the background work (slot and
+    /// lease renewals, takeovers), which stops with the last handle.
     pub fn new(
         store: Arc<dyn ChatStore>,
         runner: Arc<AgentRunner>,
         log: Arc<dyn RunLog>,
         admission: Admission,
         handover: Option<Handover>,
+        remembering: Option<Remembering>,
     ) -> Arc<Self> {
         let runs = Arc::new(Runs {
             store,
@@ -93,6 +107,7 @@ impl Runs {
             log,
             admission,
             handover,
+            remembering,
             active: ActiveRuns::default(),
             closed: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -122,6 +137,24 @@ impl Runs {
     /// Each MCP server by name and whether it answers, the EMIS server first.
     pub async fn tool_health(&self) -> Vec<(String, bool)> {
         self.runner.tool_health().await
+    }
+
+    /// The memory a run of `plan` reads and writes, bound to its owner.
+    fn memory_for(&self, plan: &TurnPlan) -> Option<Arc<dyn UserMemory>> {
+        let remembering = self.remembering.as_ref().filter(|_| plan.memory)?;
+        remembering
+            .memories
+            .for_run(owner_of(plan.owner.as_deref()), &plan.session.id)
+    }
+
+    /// The job that learns from run `run_id` of `plan` once it is finished.
+    fn learning(&self, plan: &TurnPlan, run_id: &str) -> Option<TurnJob> {
+        self.memory_for(plan)?;
+        Some(TurnJob {
+            owner: owner_of(plan.owner.as_deref()).to_owned(),
+            session_id: plan.session.id.clone(),
+            run_id: run_id.to_owned(),
+        })
     }
 
     /// Runs in progress on this replica.
@@ -207,7 +240,9 @@ impl Runs {
             run_id: run_id.clone(),
             session_id: plan.session.id.clone(),
         };
+        let learn = self.learning(&plan, &run_id);
         let input = RunInput {
+            memory: self.memory_for(&plan),
             history: plan.history,
             agent: Some(plan.agent),
             cancel: CancellationToken::new(),
@@ -223,6 +258,7 @@ impl Runs {
             transcript: Transcript::default(),
             abandon: CancellationToken::new(),
             permit,
+            learn,
         });
         Ok(handle)
     }

@@ -46,6 +46,8 @@ pub struct Production {
     /// Stops production here without ending the run (it moves elsewhere).
     pub abandon: CancellationToken,
     pub permit: Permit,
+    /// Queued once the run has finished: what it teaches of its user.
+    pub learn: Option<crate::memory::extract::TurnJob>,
 }
 
 /// Saves a run against its answer's row, once the first writes are done.
@@ -332,6 +334,7 @@ impl Runs {
             transcript,
             abandon,
             permit,
+            learn,
         } = production;
         let agent = input.agent.clone().unwrap_or_default();
         // A panic in the loop (a tool adapter's, a parser's) ends the run as
@@ -404,6 +407,15 @@ impl Runs {
             _ => "failed",
         };
         metrics::counter!("mas_runs_total", "agent" => agent, "status" => status).increment(1);
+        if let (Some(job), Some(remembering), "completed") = (learn, &self.remembering, status) {
+            // Off the answer's path: the job runs after the turn, on any replica.
+            let jobs = remembering.jobs.clone();
+            tokio::spawn(async move {
+                if let Err(e) = jobs.enqueue(crate::memory::extract::KIND, &job).await {
+                    tracing::warn!(run_id = %job.run_id, error = %e, "queueing the memory extraction failed");
+                }
+            });
+        }
         self.log.append(&run_id, ending).await;
         if let Some(handover) = &self.handover {
             handover.end(&run_id).await;

@@ -30,6 +30,11 @@ pub struct TurnRequest {
     pub client_tools: Vec<ToolSpec>,
     /// A new session's title (from the message when `None`).
     pub title: Option<String>,
+    /// The caller may have the run read and write their memory (a temporary
+    /// session never does).
+    pub memory: bool,
+    /// A new session reads and writes no memory, now or later.
+    pub temporary: bool,
 }
 
 impl TurnRequest {
@@ -77,6 +82,9 @@ pub struct TurnPlan {
     pub instructions: Option<String>,
     #[serde(default)]
     pub client_tools: Vec<ToolSpec>,
+    /// The run reads and writes its owner's memory.
+    #[serde(default)]
+    pub memory: bool,
 }
 
 impl TurnPlan {
@@ -138,16 +146,20 @@ pub fn plan(
         instructions,
         client_tools,
         title,
+        memory,
+        temporary,
         ..
     } = request;
     let (session, saved, new_session) = match existing {
         Some((session, saved)) => (session, saved, false),
         None => {
             let title = title.unwrap_or_else(|| title_of(&message));
-            let session = Session::new(owner.as_deref(), &title, agent.as_deref());
+            let mut session = Session::new(owner.as_deref(), &title, agent.as_deref());
+            session.temporary = temporary;
             (session, Vec::new(), true)
         }
     };
+    let memory = memory && !session.temporary;
     let history = match history {
         Some(given) => given,
         None => {
@@ -173,6 +185,7 @@ pub fn plan(
         model,
         instructions,
         client_tools,
+        memory,
     }
 }
 

@@ -1,9 +1,10 @@
 //! The chat server's one typed `Settings`, loaded once at start-up from
 //! `sources` (defaults < TOML file < environment < command-line flags), in
 //! sections: server, database, auth, limits, redis, providers, tools,
-//! agents, emis. A value that cannot be used stops start-up with a message
+//! agents, emis, memory (`memory`). A value that cannot be used stops start-up with a message
 //! naming its variable; `validate` holds the production rules.
 
+mod memory;
 pub mod sources;
 
 use std::{path::Path, time::Duration};
@@ -16,6 +17,7 @@ use crate::{
     auth::cookie::MIN_SECRET_BYTES,
     domain::UserRole,
     limits::{Budgets, Quota},
+    memory::MemorySettings,
     providers::registry::ProviderSettings,
     store::users::UserStore,
     toolbox::ToolSettings,
@@ -37,6 +39,9 @@ pub struct Settings {
     pub tools: ToolSettings,
     pub agents: AgentSettings,
     pub emis: EmisSettings,
+    pub memory: MemorySettings,
+    /// How long a claimed background job is held (`JOB_LEASE`).
+    pub job_lease: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -211,7 +216,10 @@ impl Settings {
             .iter()
             .any(|q| q.per_second == 0 || q.burst == 0);
         let tool_timeout = Duration::from_secs(raw.tool_execution_timeout);
+        let (memory, job_lease) = memory::from_raw(&raw)?;
         Ok(Settings {
+            memory,
+            job_lease,
             server: ServerSettings {
                 host: raw.chat_host,
                 port: raw.chat_port,
@@ -374,6 +382,20 @@ mod tests {
             ("environment", "staging", "ENVIRONMENT"),
             ("trusted_proxies", "nonsense", "TRUSTED_PROXIES"),
             ("chat_timeout", "0", "CHAT_TIMEOUT"),
+            (
+                "memory_retention_default",
+                "forever",
+                "MEMORY_RETENTION_DEFAULT",
+            ),
+            ("memory_extraction", "magic", "MEMORY_EXTRACTION"),
+            (
+                "memory_retention_long_days",
+                "7",
+                "MEMORY_RETENTION_LONG_DAYS",
+            ),
+            ("memory_max_per_user", "0", "MEMORY_MAX_PER_USER"),
+            ("memory_enabled", "perhaps", "MEMORY_ENABLED"),
+            ("job_lease", "0", "JOB_LEASE"),
         ] {
             let error = load(None, &[(key, value)]).expect_err(key).to_string();
             assert!(error.contains(named), "{key}={value}: {error}");

@@ -61,6 +61,14 @@ pub const ENV_VARS: &[&str] = &[
     "WEB_SEARCH_TIMEOUT",
     "MCP_PUBLIC_URL",
     "MCP_AUTHORIZATION_SERVERS",
+    "MEMORY_ENABLED",
+    "MEMORY_RETENTION_DEFAULT",
+    "MEMORY_RETENTION_SHORT_DAYS",
+    "MEMORY_RETENTION_LONG_DAYS",
+    "MEMORY_TOKEN_BUDGET",
+    "MEMORY_MAX_PER_USER",
+    "MEMORY_EXTRACTION",
+    "JOB_LEASE",
 ];
 
 /// Every setting as the sources name it: one flat record.
@@ -114,6 +122,15 @@ pub struct Raw {
     pub mcp_public_url: Option<String>,
     #[serde(deserialize_with = "platform::config::list")]
     pub mcp_authorization_servers: Vec<String>,
+    #[serde(deserialize_with = "flag")]
+    pub memory_enabled: bool,
+    pub memory_retention_default: String,
+    pub memory_retention_short_days: u32,
+    pub memory_retention_long_days: u32,
+    pub memory_token_budget: u32,
+    pub memory_max_per_user: u32,
+    pub memory_extraction: String,
+    pub job_lease: f64,
 }
 
 /// What only the file can hold: tables.
@@ -160,6 +177,14 @@ struct Defaults {
     tavily_base_url: &'static str,
     web_search_timeout: u64,
     mcp_authorization_servers: Vec<&'static str>,
+    memory_enabled: bool,
+    memory_retention_default: &'static str,
+    memory_retention_short_days: u32,
+    memory_retention_long_days: u32,
+    memory_token_budget: u32,
+    memory_max_per_user: u32,
+    memory_extraction: &'static str,
+    job_lease: f64,
 }
 
 impl Default for Defaults {
@@ -200,6 +225,14 @@ impl Default for Defaults {
             tavily_base_url: "https://api.tavily.com",
             web_search_timeout: 15,
             mcp_authorization_servers: vec![],
+            memory_enabled: true,
+            memory_retention_default: "long",
+            memory_retention_short_days: 30,
+            memory_retention_long_days: 365,
+            memory_token_budget: 800,
+            memory_max_per_user: 1_000,
+            memory_extraction: "auto",
+            job_lease: 60.0,
         }
     }
 }

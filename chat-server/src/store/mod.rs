@@ -2,8 +2,12 @@
 //! calls with their results and durations, and runs with status, usage and
 //! timings. One trait; `sql::SqlStore` implements it on SQLite (the default,
 //! a local file) and on PostgreSQL (`DATABASE_URL`), with the schema in
-//! `migrations/<engine>/chat`. One conformance suite runs on both.
+//! `migrations/<engine>/chat`. Beside it, the same database holds accounts
+//! (`users`), long-term memory (`memories`) and background jobs (`jobs`).
+//! One conformance suite runs on both engines.
 
+pub mod jobs;
+pub mod memories;
 pub mod sql;
 pub mod users;
 
@@ -20,6 +24,9 @@ pub struct Session {
     pub agent: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Reads and writes no memory.
+    #[serde(default)]
+    pub temporary: bool,
 }
 
 impl Session {
@@ -34,6 +41,7 @@ impl Session {
             agent: agent.map(str::to_owned),
             created_at: now,
             updated_at: now,
+            temporary: false,
         }
     }
 }

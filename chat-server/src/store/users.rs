@@ -61,6 +61,10 @@ pub trait UserStore: Send + Sync {
     /// Disables a user from `at` (their keys and sign-ins stop at once), or
     /// enables them again (`None`); `false` when no user has this id.
     async fn set_disabled(&self, id: &str, at: Option<i64>) -> StoreResult<bool>;
+    /// Deletes a user with everything that is theirs: keys, sign-ins,
+    /// conversations, memories, profile and usage (the audit log keeps what
+    /// happened); `false` when no user has this id.
+    async fn delete_user(&self, id: &str) -> StoreResult<bool>;
     /// Replaces a user's password hash; `false` when no user has this id.
     async fn set_password(&self, id: &str, password_hash: &str) -> StoreResult<bool>;
     async fn create_key(&self, key: &NewKey<'_>) -> StoreResult<ApiKey>;

@@ -20,6 +20,7 @@ mod hardening;
 mod limits;
 mod mcp;
 mod mcp_endpoint;
+mod memory;
 mod openai;
 mod providers;
 mod runs;

@@ -212,6 +212,8 @@ async fn old_audit_rows_expired_sign_ins_and_old_usage_are_swept() {
     let retention = Retention {
         users: app.store.clone(),
         chat: app.store.clone(),
+        memories: app.store.clone(),
+        jobs: app.store.clone(),
         logins: Default::default(),
         quotas: Default::default(),
         limiter: None,

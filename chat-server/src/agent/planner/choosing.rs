@@ -1,16 +1,20 @@
-//! Choosing the tool that answers a question, and its arguments: an id
-//! names one record, two decimals near "near" are a position, story words
-//! mean the content tools, counting words mean statistics, anything else a
-//! school search. A tool this agent lacks becomes a handoff to the agent
-//! that has it.
+//! Choosing the tool that answers a question, and its arguments: "remember
+//! that ..." is the memory tool, an id names one record, two decimals near
+//! "near" are a position, story words mean the content tools, counting words
+//! mean statistics, anything else a school search; "my county" is the
+//! profile's. A tool this agent lacks becomes a handoff to the agent that
+//! has it.
 
 use serde_json::{Map, Value, json};
 
 use super::reading::{Reading, any, has, read, words};
 use crate::{
     agent::runner::HANDOFF_PREFIX,
-    domain::{KnownValues, ToolSpec},
+    domain::{KnownValues, Profile, ToolSpec},
 };
+
+/// The memory tools: never a fallback for a question about the data.
+const MEMORY_TOOLS: &[&str] = &["remember", "recall", "forget"];
 
 /// The tool call that answers `question`, if a tool fits. When the tool is
 /// not offered here but a handoff to an agent that has it is, that handoff.
@@ -18,8 +22,12 @@ pub(super) fn plan(
     known: &KnownValues,
     question: &str,
     tools: &[ToolSpec],
+    profile: Option<&Profile>,
 ) -> Option<(String, Value)> {
-    let (name, args) = choose(known, question, tools)?;
+    if let Some(call) = memory_request(question, tools) {
+        return Some(call);
+    }
+    let (name, args) = choose(known, question, tools, profile)?;
     Some(if name.starts_with(HANDOFF_PREFIX) {
         (name, json!({}))
     } else {
@@ -27,9 +35,69 @@ pub(super) fn plan(
     })
 }
 
-fn choose(known: &KnownValues, question: &str, tools: &[ToolSpec]) -> Option<(String, Value)> {
+/// "Remember that ..." and "what do you remember about me?", when the
+/// memory tools are offered.
+fn memory_request(question: &str, tools: &[ToolSpec]) -> Option<(String, Value)> {
+    let trimmed = question.trim();
+    let lower = trimmed.to_lowercase();
+    let offered = |name: &str| tools.iter().any(|t| t.name == name);
+    for opening in [
+        "please remember that ",
+        "remember that ",
+        "please remember ",
+        "remember ",
+    ] {
+        if lower.starts_with(opening) && offered("remember") {
+            let text = trimmed[opening.len()..].trim().trim_end_matches('.');
+            return (!text.is_empty()).then(|| ("remember".into(), json!({ "text": text })));
+        }
+    }
     let q = words(question);
-    let r: Reading = read(known, question);
+    if offered("recall")
+        && any(
+            &q,
+            &[
+                "what do you remember",
+                "what do you know about me",
+                "what have you remembered",
+            ],
+        )
+    {
+        return Some(("recall".into(), json!({ "query": "" })));
+    }
+    None
+}
+
+fn choose(
+    known: &KnownValues,
+    question: &str,
+    tools: &[ToolSpec],
+    profile: Option<&Profile>,
+) -> Option<(String, Value)> {
+    let q = words(question);
+    let mut r: Reading = read(known, question);
+    // "My county" is the one in the user's profile.
+    if r.county.is_none()
+        && any(
+            &q,
+            &[
+                "my county",
+                "my district",
+                "my area",
+                "where i work",
+                "my sub-county",
+            ],
+        )
+        && let Some(profile) = profile
+        && let Some(county) = &profile.county
+    {
+        r.county = Some(county.clone());
+        r.country = match profile.country.as_deref() {
+            Some("KE") => Some("KE"),
+            Some("US") => Some("US"),
+            _ => r.country,
+        };
+    }
     let tool = |name: &str| find_tool(tools, name).or_else(|| handoff_for(tools, name));
     let mut args = Map::new();
     let mut put = |k: &str, v: Option<Value>| {
@@ -214,6 +282,7 @@ fn find_tool(tools: &[ToolSpec], name: &str) -> Option<String> {
 fn best_by_description(tools: &[ToolSpec], q: &str) -> Option<(String, Value)> {
     tools
         .iter()
+        .filter(|t| !MEMORY_TOOLS.contains(&t.name.as_str()))
         .filter(|t| {
             t.parameters["required"]
                 .as_array()

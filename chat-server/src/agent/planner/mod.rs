@@ -76,7 +76,12 @@ impl OfflinePlanner {
                 text(&mut out, &summary::summarise(&tool, results));
             }
             Some(Message::User { text: question }) if !request.tools.is_empty() => {
-                match choosing::plan(&self.known, question, &request.tools) {
+                match choosing::plan(
+                    &self.known,
+                    question,
+                    &request.tools,
+                    request.profile.as_ref(),
+                ) {
                     Some((name, arguments)) => {
                         let id = format!("offline-{}", uuid::Uuid::new_v4().simple());
                         out.push(ProviderEvent::ToolCallStart {
@@ -191,7 +196,7 @@ mod tests {
     }
 
     fn plan(q: &str) -> (String, Value) {
-        choosing::plan(&planner().known, q, &tools()).expect("a tool")
+        choosing::plan(&planner().known, q, &tools(), None).expect("a tool")
     }
 
     #[test]
@@ -224,6 +229,64 @@ mod tests {
         assert_eq!(
             plan("How many schools are there in Florida by county?").1["group_by"],
             "county"
+        );
+    }
+
+    #[test]
+    fn my_county_is_the_profiles_and_remember_that_saves_a_memory() {
+        let profile = crate::domain::Profile {
+            county: Some("Kisumu".into()),
+            country: Some("KE".into()),
+            ..Default::default()
+        };
+        let mut with_memory = tools();
+        with_memory.push(ToolSpec {
+            name: "remember".into(),
+            description: String::new(),
+            parameters: json!({ "type": "object" }),
+        });
+        let (tool, args) = choosing::plan(
+            &planner().known,
+            "How many schools are in my county?",
+            &with_memory,
+            Some(&profile),
+        )
+        .expect("a tool");
+        assert_eq!(tool, "school_statistics");
+        assert_eq!(
+            (args["county"].as_str(), args["country"].as_str()),
+            (Some("Kisumu"), Some("KE"))
+        );
+        let (_, without) = choosing::plan(
+            &planner().known,
+            "How many schools are in my county?",
+            &tools(),
+            None,
+        )
+        .expect("a tool");
+        assert!(
+            without.get("county").is_none(),
+            "no profile, no county: {without}"
+        );
+        assert_eq!(
+            choosing::plan(
+                &planner().known,
+                "Remember that I work in Kisumu.",
+                &with_memory,
+                None
+            ),
+            Some(("remember".into(), json!({ "text": "I work in Kisumu" })))
+        );
+        assert_ne!(
+            choosing::plan(
+                &planner().known,
+                "Remember that I work in Kisumu.",
+                &tools(),
+                None
+            )
+            .map(|c| c.0),
+            Some("remember".into()),
+            "not without the tool"
         );
     }
 

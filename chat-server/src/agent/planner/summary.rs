@@ -30,6 +30,35 @@ pub(super) fn summarise(tool: &str, results: &[ToolResult]) -> String {
     let Ok(v) = serde_json::from_str::<Value>(&result.content) else {
         return result.content.trim().to_owned();
     };
+    if let Some(text) = v["remembered"]["text"].as_str() {
+        return format!(
+            "I will remember that: “{text}”. You can see, change and delete what I remember on your Memory page."
+        );
+    }
+    if let Some(text) = v["forgotten"].as_str() {
+        return format!("I have forgotten “{text}”.");
+    }
+    if short == "recall"
+        && let Some(memories) = v["memories"].as_array()
+    {
+        if memories.is_empty() {
+            return "I remember nothing about you yet.".into();
+        }
+        let lines: Vec<String> = memories
+            .iter()
+            .filter_map(|m| m["text"].as_str())
+            .map(|t| format!("- {t}"))
+            .collect();
+        return format!(
+            "What I remember about you:
+
+{}",
+            lines.join(
+                "
+"
+            )
+        );
+    }
     if let Some(schools) = v["schools"].as_array() {
         let total = v["total"].as_u64().unwrap_or(schools.len() as u64);
         if schools.is_empty() {

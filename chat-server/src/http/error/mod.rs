@@ -14,7 +14,9 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{auth::AuthError, limits::Refusal, runs::StartError, store::StoreError};
+use crate::{
+    auth::AuthError, limits::Refusal, memory::MemoryError, runs::StartError, store::StoreError,
+};
 
 /// Largest request body accepted (a longest message, escaped, fits); more is a 413.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
@@ -153,6 +155,17 @@ impl From<AuthError> for AppError {
                 retry_after: retry_after.as_secs().max(1),
             },
             AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<MemoryError> for AppError {
+    fn from(error: MemoryError) -> Self {
+        match error {
+            MemoryError::Invalid(message) => AppError::BadRequest(message),
+            MemoryError::Full(_) | MemoryError::Off => AppError::Conflict(error.to_string()),
+            MemoryError::NotFound(_) => AppError::NotFound(error.to_string()),
+            MemoryError::Store(e) => e.into(),
         }
     }
 }

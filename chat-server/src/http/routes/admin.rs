@@ -170,6 +170,27 @@ pub async fn change_user(
     Ok(Json(json!({ "user": user })).into_response())
 }
 
+/// `DELETE /api/admin/users/{id}`: the user with their keys, sign-ins,
+/// conversations, memories and profile; 204.
+pub async fn delete_user(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    principal.require_admin()?;
+    let user = user_by_id(&state, &id).await?;
+    if principal.user_id.as_deref() == Some(user.id.as_str()) {
+        return Err(AppError::BadRequest(
+            "an admin cannot delete themselves".into(),
+        ));
+    }
+    accounts::delete_user(users(&state), &user.username)
+        .await
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    state.memories.forget_user(&user.id).await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewPassword {

@@ -31,6 +31,9 @@ pub struct ChatBody {
     pub session_id: Option<String>,
     #[serde(default)]
     pub agent: Option<String>,
+    /// A new conversation that reads and writes no memory.
+    #[serde(default)]
+    pub temporary: bool,
 }
 
 fn validated(body: Result<Json<ChatBody>, JsonRejection>) -> Result<ChatBody, AppError> {
@@ -55,6 +58,11 @@ async fn start(
     principal.require(Scope::Chat)?;
     if let Some(id) = &body.session_id {
         visible_session(state, principal, id).await?;
+        if body.temporary {
+            return Err(AppError::BadRequest(
+                "temporary applies to a new conversation (without session_id)".into(),
+            ));
+        }
     }
     let agents = state.runs.agent_names();
     if let Some(agent) = &body.agent
@@ -69,12 +77,15 @@ async fn start(
         session_id: body.session_id,
         owner: principal.owner().map(str::to_owned),
         agent: body.agent,
+        // A key without the memory scope neither reads nor writes memory.
+        memory: principal.allows(Scope::Memory),
+        temporary: body.temporary,
         ..TurnRequest::new(&body.message)
     };
     Ok(state.runs.start(request).await?)
 }
 
-/// `POST /chat/stream` `{ message, session_id?, agent? }`
+/// `POST /chat/stream` `{ message, session_id?, agent?, temporary? }`
 pub async fn stream(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -85,7 +96,7 @@ pub async fn stream(
     Ok(sse::run(&state, handle.run_id, handle.session_id, (0, 0)))
 }
 
-/// `POST /api/chat` `{ message, session_id?, agent? }`: the whole answer.
+/// `POST /api/chat` `{ message, session_id?, agent?, temporary? }`: the whole answer.
 pub async fn whole(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -122,6 +133,7 @@ pub async fn whole(
         "agent": transcript.agent,
         "message": transcript.text(),
         "tool_calls": tool_calls,
+        "memories": transcript.memories,
         "usage": { "input_tokens": transcript.input_tokens, "output_tokens": transcript.output_tokens },
     }))
     .into_response())

@@ -62,6 +62,10 @@ pub async fn probe(state: &AppState) -> (bool, Value) {
         "mcp_servers": mcp,
         "active_runs": state.runs.active(),
     });
+    if let Ok(depth) = state.jobs.depth().await {
+        body["jobs"] =
+            json!({ "queued": depth.queued, "running": depth.running, "failed": depth.failed });
+    }
     // Every replica depends on Redis alike (limits fall back to each
     // replica's own; runs wait for it to come back): reported, not a reason
     // to take one replica out of the rotation.

@@ -1,5 +1,6 @@
 //! `GET /api/admin/security-report` (admins only): the last 24 hours of the
-//! audit log, the API keys, and who used the service most.
+//! audit log, the API keys, who used the service most, and how many
+//! memories are kept (counts, never their text).
 
 use std::collections::HashMap;
 
@@ -107,6 +108,8 @@ pub async fn security_report(
         "denials_by_user": top(events.iter().filter(|e| e.kind == "permission_denied").filter_map(by_username)),
         "keys": keys(&state, since, until).await?,
         "most_active_users": most_active(&state, since).await?,
+        // Counts only: an admin never reads another user's memories.
+        "memory": state.memories.counts().await?,
         "recent": events.iter().take(50).collect::<Vec<_>>(),
     })))
 }

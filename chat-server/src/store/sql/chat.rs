@@ -19,7 +19,8 @@ fn new_id() -> String {
 
 async fn insert_session(conn: &mut AnyConnection, session: &Session) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO chat_sessions (id, owner, title, agent, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO chat_sessions (id, owner, title, agent, created_at, updated_at, temporary) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(&session.id)
     .bind(&session.owner)
@@ -27,6 +28,7 @@ async fn insert_session(conn: &mut AnyConnection, session: &Session) -> sqlx::Re
     .bind(&session.agent)
     .bind(session.created_at)
     .bind(session.updated_at)
+    .bind(i64::from(session.temporary))
     .execute(conn)
     .await?;
     Ok(())
@@ -163,11 +165,19 @@ impl ChatStore for SqlStore {
     }
 
     async fn delete_session(&self, id: &str) -> StoreResult<bool> {
-        let done = sqlx::query("DELETE FROM chat_sessions WHERE id = $1")
+        let mut tx = self.pool.begin().await.map_err(classify)?;
+        // Memories kept for this conversation only go with it.
+        sqlx::query("DELETE FROM memories WHERE retention = 'session' AND source_session = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(classify)?;
+        let done = sqlx::query("DELETE FROM chat_sessions WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        tx.commit().await.map_err(classify)?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -1,9 +1,12 @@
 //! `ChatStore` on SQLite or PostgreSQL through sqlx's `Any` driver: one set of
 //! portable SQL (text ids, integer epoch-millisecond times, `$n` parameters),
 //! with each engine's schema in `migrations/<engine>/chat`, applied at start-up.
-//! `rows` reads rows into records; `chat` is the `ChatStore` implementation.
+//! `rows` reads rows into records; `chat`, `users`, `memories` and `jobs`
+//! implement the store's traits.
 
 mod chat;
+mod jobs;
+mod memories;
 mod rows;
 mod users;
 

@@ -14,6 +14,7 @@ pub(super) fn session(row: &AnyRow) -> Result<Session, sqlx::Error> {
         agent: row.try_get("agent")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        temporary: row.try_get::<i64, _>("temporary")? != 0,
     })
 }
 

@@ -357,6 +357,31 @@ impl UserStore for SqlStore {
         Ok(done.rows_affected())
     }
 
+    async fn delete_user(&self, id: &str) -> StoreResult<bool> {
+        let mut tx = self.pool().begin().await.map_err(failed)?;
+        // Their conversations (with messages, runs and tool calls), memories,
+        // profile and usage; keys and sign-ins go with the user row.
+        for sql in [
+            "DELETE FROM chat_sessions WHERE owner = $1",
+            "DELETE FROM memories WHERE owner = $1",
+            "DELETE FROM user_profiles WHERE owner = $1",
+            "DELETE FROM usage_hourly WHERE owner = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
+        }
+        let done = sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn revoke_key(&self, id: &str, at: i64) -> StoreResult<bool> {
         let done =
             sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")

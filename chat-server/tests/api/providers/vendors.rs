@@ -61,6 +61,7 @@ fn weather_request() -> ChatRequest {
         }],
         max_tokens: Some(256),
         temperature: None,
+        profile: None,
     }
 }
 

@@ -3,7 +3,9 @@
 //! turns speak OpenAI's streaming chat completions (text, tool calls, slow
 //! or endless text, usage, unreadable bytes); `Sse` and `Stall` replay
 //! recorded bytes of any vendor; `Status` is an error answer with headers.
-//! It records every request it was sent.
+//! It records every request it was sent. Memory extraction requests (known
+//! by the extraction prompt) are answered apart, from `extraction`, and
+//! recorded apart, so they never take a scripted turn.
 #![allow(dead_code)] // each test module uses part of it
 
 use std::{collections::VecDeque, sync::Arc, time::Duration};
@@ -61,6 +63,10 @@ pub struct FakeModel {
     /// Answers every request once the script is used up (else "(script exhausted)").
     always: Option<Turn>,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// The answer to memory extraction requests (none found, unless set).
+    extraction: Arc<Mutex<Turn>>,
+    /// The memory extraction requests received.
+    pub extractions: Arc<Mutex<Vec<Seen>>>,
     /// `http://127.0.0.1:port`
     pub base: String,
 }
@@ -151,11 +157,23 @@ async fn handle(
     headers: HeaderMap,
     request: Bytes,
 ) -> Response {
-    fake.seen.lock().await.push(Seen {
+    let seen = Seen {
         uri: uri.to_string(),
         headers,
         body: serde_json::from_slice(&request).unwrap_or(Value::Null),
-    });
+    };
+    let extraction = seen.body["messages"][0]["content"]
+        .as_str()
+        .is_some_and(|c| c.starts_with(chat_server::memory::extract::EXTRACTION_PROMPT));
+    if extraction {
+        fake.extractions.lock().await.push(seen);
+        let turn = fake.extraction.lock().await.clone();
+        return Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(body(turn))
+            .expect("response");
+    }
+    fake.seen.lock().await.push(seen);
     let next = fake.script.lock().await.pop_front();
     let turn = next
         .or_else(|| fake.always.clone())
@@ -198,6 +216,8 @@ impl FakeModel {
             script: Arc::new(Mutex::new(script.into())),
             always,
             seen: Arc::default(),
+            extraction: Arc::new(Mutex::new(Turn::Text("{\"memories\": []}"))),
+            extractions: Arc::default(),
             base: format!("http://{}", listener.local_addr().expect("addr")),
         };
         let app = Router::new()
@@ -205,6 +225,11 @@ impl FakeModel {
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         fake
+    }
+
+    /// Answers memory extraction requests with `turn` from now on.
+    pub async fn extract_with(&self, turn: Turn) {
+        *self.extraction.lock().await = turn;
     }
 
     /// The base URL for the OpenAI provider (`.../v1`).

@@ -327,6 +327,10 @@ pub async fn plan(
             instructions: (!instructions.is_empty()).then(|| instructions.join("\n\n")),
             client_tools,
             title,
+            // The client sends the whole conversation each time, as with
+            // OpenAI's API: no memory is read or written behind it.
+            memory: false,
+            temporary: false,
         },
         stream: request.stream,
         include_usage: request.stream_options.is_some_and(|o| o.include_usage),

@@ -1,5 +1,21 @@
-//! The `ChatStore` conformance suite, run on SQLite and on the real PostgreSQL
-//! the test command starts.
+//! The store conformance suite, run on SQLite and on the real PostgreSQL
+//! the test command starts: conversations and accounts here, long-term
+//! memory in `memories`, the job queue in `jobs`.
+
+/// Runs each named suite function on both engines.
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test] async fn $name() { super::$name(crate::store::sqlite().await).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test] async fn $name() { super::$name(crate::store::postgres().await).await } )*
+        }
+    };
+}
+
+mod jobs;
+mod memories;
 
 use crate::support::{postgres_url, sqlite_url};
 
@@ -13,7 +29,7 @@ use chat_server::{
     },
 };
 
-async fn sqlite() -> SqlStore {
+pub(crate) async fn sqlite() -> SqlStore {
     let store = SqlStore::connect(&sqlite_url("store"), 4)
         .await
         .expect("sqlite");
@@ -21,7 +37,7 @@ async fn sqlite() -> SqlStore {
     store
 }
 
-async fn postgres() -> SqlStore {
+pub(crate) async fn postgres() -> SqlStore {
     SqlStore::connect(&postgres_url(), 4)
         .await
         .expect("postgres")
@@ -39,7 +55,7 @@ async fn create(
 }
 
 /// A fresh owner per test keeps tests apart in a shared database.
-fn owner() -> String {
+pub(crate) fn owner() -> String {
     format!("user-{}", uuid::Uuid::new_v4())
 }
 
@@ -378,17 +394,6 @@ async fn users_and_api_keys_are_kept(store: SqlStore) {
         store.keys(Some(&user.id)).await.expect("keys")[0].revoked_at,
         Some(44)
     );
-}
-
-macro_rules! on_both_engines {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $name() { super::$name(super::sqlite().await).await } )*
-        }
-        mod postgres {
-            $( #[tokio::test] async fn $name() { super::$name(super::postgres().await).await } )*
-        }
-    };
 }
 
 on_both_engines!(

@@ -1,0 +1,385 @@
+//! `MemoryStore` on both engines: saving with merges, replacements and the
+//! per-user bound; recall and search, of one owner only; changes, lapses,
+//! deletes and profiles.
+
+use chat_server::{
+    domain::{Profile, ProfileRole},
+    store::{
+        ChatStore, Session,
+        memories::{
+            Added, Memory, MemoryChange, MemoryKind, MemoryStore, NewMemory, Origin, Retention,
+            Source, Windows,
+        },
+        now_ms,
+        sql::SqlStore,
+        users::UserStore,
+    },
+};
+
+use super::owner;
+
+const DAY: i64 = 86_400_000;
+const WINDOWS: Windows = Windows {
+    short_ms: 30 * DAY,
+    long_ms: 365 * DAY,
+};
+
+fn new<'a>(owner: &'a str, text: &'a str, retention: Retention, at: i64) -> NewMemory<'a> {
+    NewMemory {
+        owner,
+        kind: MemoryKind::Fact,
+        text,
+        norm: text,
+        slot: None,
+        retention,
+        origin: Origin::Told,
+        source: Source::default(),
+        tokens: 5,
+        at,
+        expires_at: WINDOWS.expiry(retention, at),
+    }
+}
+
+async fn add(store: &SqlStore, memory: NewMemory<'_>) -> Memory {
+    match store
+        .add_memory(&memory, 1000, &WINDOWS)
+        .await
+        .expect("add")
+    {
+        Added::New(m) | Added::Merged(m) => m,
+        Added::Full => panic!("full"),
+    }
+}
+
+fn words(list: &[&str]) -> Vec<String> {
+    list.iter().map(|w| (*w).to_owned()).collect()
+}
+
+fn texts(memories: &[Memory]) -> Vec<&str> {
+    memories.iter().map(|m| m.text.as_str()).collect()
+}
+
+async fn memories_are_merged_replaced_and_bounded(store: SqlStore) {
+    let me = owner();
+    let now = now_ms();
+    let first = add(&store, new(&me, "i work in kisumu", Retention::Short, now)).await;
+    let again = store
+        .add_memory(
+            &new(&me, "i work in kisumu", Retention::Long, now + 1),
+            1000,
+            &WINDOWS,
+        )
+        .await
+        .expect("again");
+    let Added::Merged(merged) = again else {
+        panic!("the same text is merged: {again:?}")
+    };
+    assert_eq!(merged.id, first.id);
+    assert_eq!(
+        merged.retention,
+        Retention::Long,
+        "the longer retention wins"
+    );
+    assert_eq!(merged.expires_at, Some(now + 1 + 365 * DAY));
+
+    let mut language = new(&me, "answer in english", Retention::Long, now);
+    language.slot = Some("language");
+    let old = add(&store, language.clone()).await;
+    language.text = "answer in kiswahili";
+    language.norm = "answer in kiswahili";
+    let newer = add(&store, language).await;
+    let (active, total) = store.memories(&me, &[], 10, 0).await.expect("list");
+    assert_eq!(total, 2);
+    let mut listed = texts(&active);
+    listed.sort_unstable();
+    assert_eq!(listed, ["answer in kiswahili", "i work in kisumu"]);
+    assert!(!texts(&active).contains(&"answer in english"), "replaced");
+    let history = store
+        .memory(&me, &old.id)
+        .await
+        .expect("read")
+        .expect("kept as history");
+    assert_eq!(history.replaced_by.as_deref(), Some(newer.id.as_str()));
+    assert_eq!(store.export_memories(&me).await.expect("export").len(), 3);
+
+    // At the bound, the least used short-term memory makes room.
+    let bounded = owner();
+    let used = add(&store, new(&bounded, "used often", Retention::Short, now)).await;
+    store
+        .mark_used(&bounded, std::slice::from_ref(&used.id), now, &WINDOWS)
+        .await
+        .expect("used");
+    add(&store, new(&bounded, "never used", Retention::Short, now)).await;
+    let third = store
+        .add_memory(&new(&bounded, "a third", Retention::Long, now), 2, &WINDOWS)
+        .await
+        .expect("third");
+    assert!(matches!(third, Added::New(_)));
+    let (left, _) = store.memories(&bounded, &[], 10, 0).await.expect("list");
+    let mut left = texts(&left);
+    left.sort_unstable();
+    assert_eq!(left, ["a third", "used often"]);
+    store
+        .add_memory(
+            &new(&bounded, "pinned one", Retention::Pinned, now),
+            2,
+            &WINDOWS,
+        )
+        .await
+        .expect("fourth");
+    let full = store
+        .add_memory(
+            &new(&bounded, "one too many", Retention::Long, now),
+            2,
+            &WINDOWS,
+        )
+        .await
+        .expect("full");
+    assert_eq!(full, Added::Full, "nothing short-term is left to give way");
+}
+
+async fn recall_and_search_see_one_owner_only(store: SqlStore) {
+    let (me, other) = (owner(), owner());
+    let now = now_ms();
+    let session = Session::new(Some(&me), "s", None);
+    store.create_session(&session).await.expect("session");
+    add(
+        &store,
+        new(&me, "My school is Kisumu Girls High", Retention::Long, now),
+    )
+    .await;
+    add(
+        &store,
+        new(&me, "I like short answers", Retention::Pinned, now),
+    )
+    .await;
+    let mut here = new(
+        &me,
+        "Kisumu figures for this report only",
+        Retention::Session,
+        now,
+    );
+    here.source.session_id = Some(session.id.clone());
+    add(&store, here).await;
+    add(
+        &store,
+        new(&me, "lapsed kisumu note", Retention::Short, now - 31 * DAY),
+    )
+    .await;
+    add(
+        &store,
+        new(&other, "Kisumu is my county too", Retention::Pinned, now),
+    )
+    .await;
+
+    let found = store
+        .recall_candidates(&me, &words(&["kisumu"]), None, now, 10)
+        .await
+        .expect("recall");
+    assert!(found.iter().all(|c| c.memory.owner == me), "only mine");
+    let matched: Vec<&str> = found
+        .iter()
+        .filter(|c| c.rank > 0.0)
+        .map(|c| c.memory.text.as_str())
+        .collect();
+    assert_eq!(
+        matched,
+        ["My school is Kisumu Girls High"],
+        "no session or lapsed memory"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|c| c.memory.text == "I like short answers" && c.rank == 0.0),
+        "pinned memories are always candidates"
+    );
+    let in_session = store
+        .recall_candidates(&me, &words(&["kisumu"]), Some(&session.id), now, 10)
+        .await
+        .expect("recall");
+    assert!(
+        in_session
+            .iter()
+            .any(|c| c.memory.text.starts_with("Kisumu figures") && c.rank > 0.0)
+    );
+    // A prefix matches; search needs every term.
+    let (hits, total) = store
+        .memories(&me, &words(&["kisum", "girls"]), 10, 0)
+        .await
+        .expect("search");
+    assert_eq!(
+        (texts(&hits), total),
+        (vec!["My school is Kisumu Girls High"], 1)
+    );
+    let (theirs, _) = store
+        .memories(&other, &words(&["school"]), 10, 0)
+        .await
+        .expect("search");
+    assert!(theirs.is_empty(), "another owner's words are not theirs");
+
+    // Many owners, many questions: a candidate is always the asker's.
+    let owners: Vec<String> = (0..4).map(|_| owner()).collect();
+    let places = ["Nairobi", "Mombasa", "Kisumu", "Nakuru", "Lamu", "Orange"];
+    let mut rng = fastrand::Rng::with_seed(7);
+    for i in 0..60 {
+        let who = &owners[rng.usize(..owners.len())];
+        let text = format!(
+            "note {i} about {} schools",
+            places[rng.usize(..places.len())]
+        );
+        add(&store, new(who, &text, Retention::Long, now)).await;
+    }
+    for _ in 0..40 {
+        let who = &owners[rng.usize(..owners.len())];
+        let term = places[rng.usize(..places.len())].to_lowercase();
+        let found = store
+            .recall_candidates(who, &[term, "schools".into()], None, now, 50)
+            .await
+            .expect("recall");
+        assert!(found.iter().all(|c| &c.memory.owner == who));
+    }
+}
+
+async fn changes_uses_lapses_and_deletes_keep_to_their_owner(store: SqlStore) {
+    let (me, other) = (owner(), owner());
+    let now = now_ms();
+    let note = add(&store, new(&me, "the old words", Retention::Short, now)).await;
+    let change = MemoryChange {
+        text: Some((
+            "the brand new wording".into(),
+            "the brand new wording".into(),
+            6,
+        )),
+        retention: Some((Retention::Pinned, None)),
+        at: now + 5,
+        ..MemoryChange::default()
+    };
+    assert!(
+        store
+            .change_memory(&other, &note.id, &change)
+            .await
+            .expect("change")
+            .is_none(),
+        "another owner cannot change it"
+    );
+    let changed = store
+        .change_memory(&me, &note.id, &change)
+        .await
+        .expect("change")
+        .expect("mine");
+    assert_eq!(
+        (changed.retention, changed.expires_at),
+        (Retention::Pinned, None)
+    );
+    let (hits, _) = store
+        .memories(&me, &words(&["brand"]), 10, 0)
+        .await
+        .expect("search");
+    assert_eq!(hits.len(), 1, "the index follows the new text");
+    let (gone, _) = store
+        .memories(&me, &words(&["old"]), 10, 0)
+        .await
+        .expect("search");
+    assert!(gone.is_empty(), "and forgets the old");
+
+    let short = add(
+        &store,
+        new(&me, "a short one", Retention::Short, now - 29 * DAY),
+    )
+    .await;
+    store
+        .mark_used(&me, std::slice::from_ref(&short.id), now, &WINDOWS)
+        .await
+        .expect("used");
+    let used = store
+        .memory(&me, &short.id)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!((used.use_count, used.expires_at), (1, Some(now + 30 * DAY)));
+    let lapsing = add(&store, new(&me, "lapses", Retention::Short, now - 31 * DAY)).await;
+    assert!(store.prune_memories(now).await.expect("prune") >= 1);
+    assert!(
+        store
+            .memory(&me, &lapsing.id)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(store.memory(&me, &short.id).await.expect("read").is_some());
+
+    assert!(
+        !store
+            .delete_memory(&other, &short.id)
+            .await
+            .expect("delete")
+    );
+    assert!(store.delete_memory(&me, &short.id).await.expect("delete"));
+    add(&store, new(&other, "theirs", Retention::Long, now)).await;
+    assert_eq!(store.delete_memories(&me).await.expect("all"), 1);
+    assert_eq!(store.memories(&other, &[], 10, 0).await.expect("list").1, 1);
+
+    // A session's own memories go with the session.
+    let session = Session::new(Some(&me), "s", None);
+    store.create_session(&session).await.expect("session");
+    let mut here = new(&me, "for this chat", Retention::Session, now);
+    here.source.session_id = Some(session.id.clone());
+    let here = add(&store, here).await;
+    let mut kept = new(&me, "kept after the chat", Retention::Long, now);
+    kept.source.session_id = Some(session.id.clone());
+    let kept = add(&store, kept).await;
+    store.delete_session(&session.id).await.expect("delete");
+    assert!(store.memory(&me, &here.id).await.expect("read").is_none());
+    assert!(store.memory(&me, &kept.id).await.expect("read").is_some());
+}
+
+async fn profiles_are_saved_and_deleted_with_their_user(store: SqlStore) {
+    let name = format!("p{}", &owner()[5..17]);
+    let user = store
+        .create_user(&name, None, chat_server::domain::UserRole::User)
+        .await
+        .expect("user");
+    assert_eq!(store.profile(&user.id).await.expect("read"), None);
+    let profile = Profile {
+        display_name: Some("Achieng".into()),
+        role: Some(ProfileRole::CountyOfficer),
+        country: Some("KE".into()),
+        county: Some("Kisumu".into()),
+        language: Some("Kiswahili".into()),
+        detail: Some(chat_server::domain::Detail::Short),
+        memory_enabled: false,
+    };
+    store
+        .save_profile(&user.id, &profile, 1)
+        .await
+        .expect("save");
+    assert_eq!(
+        store.profile(&user.id).await.expect("read"),
+        Some(profile.clone())
+    );
+    let changed = Profile {
+        county: None,
+        memory_enabled: true,
+        ..profile
+    };
+    store
+        .save_profile(&user.id, &changed, 2)
+        .await
+        .expect("save");
+    assert_eq!(store.profile(&user.id).await.expect("read"), Some(changed));
+    add(&store, new(&user.id, "mine", Retention::Pinned, now_ms())).await;
+    let session = Session::new(Some(&user.id), "theirs", None);
+    store.create_session(&session).await.expect("session");
+    assert!(store.delete_user(&user.id).await.expect("delete"));
+    assert_eq!(store.profile(&user.id).await.expect("read"), None);
+    assert_eq!(store.export_memories(&user.id).await.expect("export"), []);
+    assert!(store.session(&session.id).await.expect("read").is_none());
+    assert!(store.user_by_id(&user.id).await.expect("read").is_none());
+}
+
+on_both_engines!(
+    memories_are_merged_replaced_and_bounded,
+    recall_and_search_see_one_owner_only,
+    changes_uses_lapses_and_deletes_keep_to_their_owner,
+    profiles_are_saved_and_deleted_with_their_user,
+);
