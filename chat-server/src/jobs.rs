@@ -56,7 +56,7 @@ fn counted(kind: &str, status: &'static str) {
 /// This replica's side of the queue.
 pub struct Jobs {
     store: Arc<dyn JobStore>,
-    /// Names this replica's claims.
+    /// Names this replica's claims: its process id and a random part.
     worker: String,
     /// How long a claimed job is held (`JOB_LEASE`).
     lease: Duration,
@@ -68,7 +68,11 @@ impl Jobs {
     pub fn new(store: Arc<dyn JobStore>, lease: Duration) -> Arc<Self> {
         Arc::new(Jobs {
             store,
-            worker: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+            worker: format!(
+                "{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            ),
             lease,
             wake: Notify::new(),
         })

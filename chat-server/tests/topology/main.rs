@@ -2,7 +2,8 @@
 //! repository's `nginx/` locations) in front of two chat-server replicas,
 //! one mcp-server (bearer token), PostgreSQL and Redis (append-only file, so
 //! a restart keeps its data), and a fake OpenAI model streaming slowly; and
-//! `/v1` behind nginx's own limits.
+//! `/v1` behind nginx's own limits; and a memory extraction job whose
+//! replica is killed mid-job, done once by the other.
 //!
 //! It restarts PostgreSQL and Redis, so `tests/run.sh` runs it in a step of
 //! its own: `cargo test -p chat-server --test topology -- --ignored`.
@@ -149,6 +150,10 @@ impl Process {
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", self.name));
         self.child = Some(child);
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     fn signal(&self, signal: &str) {
@@ -351,6 +356,7 @@ impl Topology {
                 ("RATE_LIMIT_CHAT_PER_SECOND", "0".into()),
                 ("TRUSTED_PROXIES", "127.0.0.1".into()),
                 ("SHUTDOWN_TIMEOUT", "3".into()),
+                ("JOB_LEASE", "4".into()),
                 ("LOG_LEVEL", "info".into()),
             ];
             let process = Process::start(
@@ -811,6 +817,103 @@ async fn replicas_behind_nginx_survive_death_shutdown_and_restarts() {
         statuses.contains(&200) && statuses.contains(&429),
         "nginx limits /v1 (mas_api: 10/s, burst 20): {statuses:?}"
     );
+
+    // (g) The replica running a memory extraction job is killed mid-job:
+    // after its lease (JOB_LEASE=4 s) the other replica does the job, once.
+    topology.fake.extract_with(Turn::Stall(Vec::new())).await;
+    let told = topology.ask("I work in Kisumu", |_| false).await;
+    let run_id = told.run_id.clone().expect("run id");
+    let database = sqlx::PgPool::connect(&topology.postgres.url())
+        .await
+        .expect("the database");
+    let holder = |database: sqlx::PgPool, run_id: String| async move {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT locked_by FROM jobs WHERE payload LIKE $1 AND status = 'running'",
+        )
+        .bind(format!("%{run_id}%"))
+        .fetch_optional(&database)
+        .await
+        .expect("jobs")
+        .flatten()
+    };
+    let mut held = None;
+    for _ in 0..100 {
+        held = holder(database.clone(), run_id.clone()).await;
+        if held.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let held = held.expect("a replica claimed the extraction job");
+    let pid: u32 = held
+        .split('-')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("pid");
+    let victim = (0..2)
+        .find(|i| topology.replicas[*i].1.pid() == Some(pid))
+        .expect("the job is held by a replica");
+    topology.replicas[victim].1.signal("KILL");
+    topology.replicas[victim].1.wait(Duration::from_secs(5));
+    topology
+        .fake
+        .extract_with(Turn::Text(
+            "{\"memories\": [{\"text\": \"I work in Kisumu\", \"kind\": \"profile\", \"retention\": \"long\", \"slot\": \"workplace\"}]}",
+        ))
+        .await;
+    let survivor = topology.replica(1 - victim);
+    let mut kept = Vec::new();
+    for _ in 0..200 {
+        let listed: Value = topology
+            .http
+            .get(format!("{survivor}/api/memory"))
+            .send()
+            .await
+            .expect("memory")
+            .json()
+            .await
+            .expect("json");
+        kept = listed["memories"].as_array().cloned().unwrap_or_default();
+        if !kept.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        kept.iter().map(|m| m["text"].as_str()).collect::<Vec<_>>(),
+        [Some("I work in Kisumu")],
+        "done once by the surviving replica{}",
+        topology.logs()
+    );
+    assert_eq!(kept[0]["source"]["session_id"], json!(told.session_id));
+    assert_eq!(holder(database.clone(), run_id.clone()).await, None);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE payload LIKE $1")
+        .bind(format!("%{run_id}%"))
+        .fetch_one(&database)
+        .await
+        .expect("jobs");
+    assert_eq!(left, 0, "the job is done and gone");
+    let metrics = topology
+        .http
+        .get(format!("{survivor}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let taken_over = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("mas_jobs_total{kind=\"memory.extract\",status=\"taken_over\"} ")
+        })
+        .and_then(|n| n.trim().parse::<f64>().ok());
+    assert!(
+        taken_over.is_some_and(|n| n >= 1.0),
+        "counted as taken over: {metrics}"
+    );
+    topology.replicas[victim].1.spawn();
+    topology.wait_ready(victim).await;
 }
 
 /// One load run: `runs` runs, `concurrency` at a time, through nginx.
