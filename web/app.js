@@ -6,6 +6,7 @@
 
 import { marked } from "./vendor/marked.esm.js";
 import DOMPurify from "./vendor/purify.es.mjs";
+import { api, csrfHeaders, el, viewer } from "./shared.js";
 
 marked.setOptions({ gfm: true, breaks: false });
 
@@ -30,34 +31,19 @@ const els = {
   title: $("title"),
   sidebar: $("sidebar"),
   toggle: $("toggle-sidebar"),
+  temporary: $("temporary"),
+  temporaryBox: $("temporary-box"),
+  temporaryBadge: $("temporary-badge"),
 };
 
 const state = {
   sessionId: document.body.dataset.session || null,
   run: null, // the run being shown live: { runId, lastEventId, view, controller }
   info: null, // GET /api/status
-  me: null, // GET /api/auth/me: who is signed in, and the CSRF token
   lastUser: null,
 };
 
-// Every change a sign-in cookie authenticates carries the sign-in's CSRF token.
-function csrfHeaders() {
-  return state.me?.csrf_token ? { "x-csrf-token": state.me.csrf_token } : {};
-}
-
 // ---------------------------------------------------------------- helpers
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children) if (child) node.append(child);
-  return node;
-}
 
 function renderMarkdown(target, text) {
   target.innerHTML = DOMPurify.sanitize(marked.parse(text), {
@@ -101,23 +87,6 @@ function modelLabel() {
   const info = state.info;
   if (!info) return "";
   return info.offline ? "offline planner" : `${info.provider} · ${info.model}`;
-}
-
-async function api(path, options = {}) {
-  const response = await fetch(path, {
-    ...options,
-    headers: { "content-type": "application/json", ...csrfHeaders(), ...(options.headers || {}) },
-  });
-  if (!response.ok) {
-    let message = `${response.status} ${response.statusText}`;
-    try {
-      message = (await response.json()).error?.message || message;
-    } catch {}
-    const error = new Error(message);
-    error.status = response.status;
-    throw error;
-  }
-  return response.status === 204 ? null : response.json();
 }
 
 function scrollToEnd() {
@@ -247,6 +216,21 @@ class AssistantView {
     return card;
   }
 
+  // The user's memories the model was given from this step on.
+  memories(list) {
+    this.memoryBox?.remove();
+    if (!list.length) return;
+    const count = `Using ${list.length} ${list.length === 1 ? "memory" : "memories"}`;
+    this.memoryBox = el(
+      "details",
+      { class: "memory-used" },
+      el("summary", { text: count }),
+      el("ul", {}, ...list.map((m) => el("li", { text: m.text }))),
+      el("a", { href: "/memory", text: "See and manage what is remembered" }),
+    );
+    this.parts.prepend(this.memoryBox);
+  }
+
   note(text, kind = "note") {
     this.parts.append(el("p", { class: kind, role: kind === "error" ? "alert" : null, text }));
   }
@@ -358,6 +342,9 @@ function apply(view, part) {
     case "start-step":
       view.stepStart();
       break;
+    case "data-memory":
+      view.memories(part.data.memories || []);
+      break;
     case "data-step-discarded":
       view.discardStep();
       break;
@@ -400,10 +387,18 @@ function apply(view, part) {
 
 // ------------------------------------------------------------------- runs
 
+// The temporary-chat switch shows on a new chat; a temporary conversation says so.
+function showTemporary(switchShown, temporary) {
+  els.temporaryBox.hidden = !switchShown;
+  if (switchShown) els.temporary.checked = false;
+  els.temporaryBadge.hidden = !temporary;
+}
+
 function onRunStarted(runId, sessionId) {
   state.run.runId = runId;
   if (state.sessionId !== sessionId) {
     state.sessionId = sessionId;
+    showTemporary(false, els.temporary.checked);
     els.title.textContent = state.lastUser.length > 60 ? `${state.lastUser.slice(0, 60)}…` : state.lastUser;
     history.replaceState({ sessionId }, "", `/c/${sessionId}`);
     loadSessions();
@@ -487,7 +482,11 @@ async function send(text) {
     response = await fetch("/chat/stream", {
       method: "POST",
       headers: { "content-type": "application/json", ...csrfHeaders() },
-      body: JSON.stringify(state.sessionId ? { message: text, session_id: state.sessionId } : { message: text }),
+      body: JSON.stringify(
+        state.sessionId
+          ? { message: text, session_id: state.sessionId }
+          : { message: text, temporary: els.temporary.checked },
+      ),
       signal: state.run.controller.signal,
     });
   } catch (error) {
@@ -577,6 +576,7 @@ async function openSession(id, { keepRun = true } = {}) {
   els.empty.hidden = !!id;
   els.title.textContent = "New chat";
   state.lastUser = null;
+  showTemporary(!id, false);
   highlightSession();
   if (!id) {
     idleStatus();
@@ -591,6 +591,7 @@ async function openSession(id, { keepRun = true } = {}) {
     return;
   }
   els.title.textContent = data.session.title || "Untitled";
+  showTemporary(false, data.session.temporary);
   document.title = `${data.session.title} — MAS`;
   const messages = data.messages;
   const last = messages[messages.length - 1];
@@ -767,7 +768,7 @@ window.addEventListener("popstate", () => {
 });
 
 function showAccount() {
-  if (!state.me?.signed_in) return;
+  if (!viewer.me?.signed_in) return;
   const out = el("button", { type: "button", class: "button", text: "Sign out" });
   out.addEventListener("click", async () => {
     try {
@@ -776,12 +777,12 @@ function showAccount() {
       location.href = "/login";
     }
   });
-  els.sidebar.append(el("div", { class: "account" }, el("span", { text: state.me.username }), out));
+  els.sidebar.append(el("div", { class: "account" }, el("span", { text: viewer.me.username }), out));
 }
 
 async function start() {
   try {
-    [state.me, state.info] = await Promise.all([api("/api/auth/me"), api("/api/status")]);
+    [viewer.me, state.info] = await Promise.all([api("/api/auth/me"), api("/api/status")]);
   } catch (error) {
     if (error.status === 401) {
       location.href = "/login";

@@ -381,6 +381,84 @@ test("an old conversation opens from the sidebar, renames, regenerates and delet
   await page.context().close();
 });
 
+test("the Memory page adds, edits, searches, exports and deletes; answers say which memories they used", async () => {
+  const memories = async () => (await (await fetch(`${offline.base}/api/memory`)).json()).memories;
+  const page = await open(offline.base, "/memory");
+  await page.waitForFunction(() => document.getElementById("memory-count").textContent !== "");
+  await page.fill("#new-memory", "My school is in Lamu, near the girls school");
+  await page.selectOption("#new-retention", "pinned");
+  await page.click("#add-memory button[type=submit]");
+  const item = page.locator("li.memory").first();
+  await item.waitFor();
+  assert.match(await item.locator(".memory-text").innerText(), /near the girls school/);
+  assert.match(await item.locator(".source").innerText(), /you wrote it/);
+  // Edit in place.
+  await item.locator("button:text('Edit')").click();
+  await item.locator("textarea").fill("My school is in Lamu, near the boys school");
+  await item.locator("button:text('Save')").click();
+  await page.waitForSelector("li.memory .memory-text:text('near the boys school')");
+  const kept = await memories();
+  assert.deepEqual(kept.map((m) => [m.text, m.retention]), [["My school is in Lamu, near the boys school", "pinned"]]);
+  // Search.
+  await page.fill("#memory-search", "boys");
+  await page.waitForFunction(() => document.getElementById("memory-count").textContent.includes("matches"));
+  assert.equal(await page.locator("li.memory").count(), 1);
+  await page.fill("#memory-search", "giraffes");
+  await page.waitForFunction(() => document.querySelectorAll("li.memory").length === 0);
+  await page.fill("#memory-search", "");
+  await page.waitForFunction(() => document.querySelectorAll("li.memory").length === 1);
+  // Export downloads everything kept, as JSON.
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export")]);
+  const exported = JSON.parse(fs.readFileSync(await download.path(), "utf8"));
+  assert.deepEqual(exported.memories.map((m) => m.text), ["My school is in Lamu, near the boys school"]);
+  // The profile is saved and checked.
+  await page.fill("#profile input[name=county]", "Atlantis");
+  await page.click("#profile button[type=submit]");
+  await page.waitForSelector("#status:text-matches('not saved.*county', 'i')");
+  await page.fill("#profile input[name=county]", "lamu");
+  await page.click("#profile button[type=submit]");
+  await page.waitForSelector("#status:text('Profile saved.')");
+  assert.equal(await page.inputValue("#profile input[name=county]"), "Lamu", "spelt as the data spells it");
+  if (SCREENSHOTS) await page.screenshot({ path: path.join(SCREENSHOTS, "memory-desktop-light.png"), fullPage: true });
+
+  // An answer says which memories it was given, expandable.
+  const chat = await openIn(page.context(), offline.base, "/");
+  await ask(chat, "How many schools are in my county near the boys school?");
+  await finished(chat);
+  const used = lastAnswer(chat).locator(".memory-used");
+  assert.equal(await used.locator("summary").innerText(), "Using 1 memory");
+  await used.locator("summary").click();
+  assert.match(await used.locator("li").innerText(), /near the boys school/);
+  assert.match(await lastAnswer(chat).locator(".tool-args").first().innerText(), /county: Lamu/, "my county is the profile's");
+  assert.match(await answerText(chat), /\d+ schools in all/);
+  // A temporary chat reads and writes nothing.
+  await chat.click("#new-chat");
+  await chat.check("#temporary");
+  await ask(chat, "Remember that I like tea near the boys school");
+  await finished(chat);
+  assert.equal(await lastAnswer(chat).locator(".memory-used").count(), 0, "nothing read");
+  assert.equal(await chat.isVisible("#temporary-badge"), true);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal((await memories()).length, 1, "nothing written");
+  assert.deepEqual(chat.errors, []);
+
+  // Delete one, then all.
+  await page.reload();
+  await page.locator("li.memory button:text('Delete')").first().click();
+  await page.waitForFunction(() => document.querySelectorAll("li.memory").length === 0);
+  assert.deepEqual(await memories(), []);
+  await fetch(`${offline.base}/api/memory`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ text: "one more" }) });
+  await page.reload();
+  await page.locator("li.memory").first().waitFor();
+  await page.click("#delete-all");
+  await page.waitForSelector("#status:text('Deleted 1 memory.')");
+  assert.deepEqual(await memories(), []);
+  await fetch(`${offline.base}/api/profile`, { method: "PUT", headers: { "content-type": "application/json" }, body: "{}" });
+  // Chromium logs the refused profile (Atlantis) as a failed load; nothing else may be.
+  assert.deepEqual(page.errors.filter((e) => !/status of 400/.test(e)), []);
+  await page.context().close();
+});
+
 test("phone and desktop layouts, light and dark", async () => {
   for (const [name, viewport] of [
     ["phone", { width: 390, height: 844 }],

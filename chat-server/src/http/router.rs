@@ -107,6 +107,7 @@ pub fn router(state: AppState, mcp: Option<Router<AppState>>) -> Router {
         Router::new()
             .route("/", get(web::index))
             .route("/c/{session_id}", get(web::conversation))
+            .route("/memory", get(web::memory))
             .route("/static/{*path}", get(web::asset))
             .route("/login", get(account::page).post(account::sign_in))
             .route("/health", get(health::health))

@@ -1,6 +1,6 @@
-//! The browser chat: an askama page (`templates/`) and static assets (`web/`)
-//! embedded with rust-embed, so the binary serves everything and reads
-//! nothing from disk. Asset URLs carry their content hash (`?v=`); a hashed
+//! The browser chat and the Memory page: askama pages (`templates/`) and
+//! static assets (`web/`) embedded with rust-embed, so the binary serves
+//! everything and reads nothing from disk. Asset URLs carry their content hash (`?v=`); a hashed
 //! URL is cached for a year, any other gets an ETag to revalidate. Model
 //! output is rendered in the page with Markdown + DOMPurify under a strict
 //! Content-Security-Policy (no inline script or style).
@@ -46,6 +46,14 @@ struct ChatPage {
     css: String,
     favicon: String,
     session_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "memory.html")]
+struct MemoryPage {
+    js: String,
+    css: String,
+    favicon: String,
 }
 
 #[derive(Template)]
@@ -119,6 +127,20 @@ pub async fn index(State(state): State<AppState>, headers: HeaderMap) -> Respons
         Ok(_) => chat_page(""),
         Err(redirect) => redirect,
     }
+}
+
+/// `GET /memory`: the user's memories and profile.
+pub async fn memory(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(redirect) = viewer(&state, &headers).await {
+        return redirect;
+    }
+    let html = MemoryPage {
+        js: hash("memory.js"),
+        css: hash("app.css"),
+        favicon: hash("favicon.svg"),
+    }
+    .render();
+    page(StatusCode::OK, html)
 }
 
 /// `GET /c/{session_id}`: a conversation, deep-linked (404 for another user's).
