@@ -173,6 +173,9 @@ async fn main() {
             format!("{fake_url}/v1"),
         ))
         .merge(Serialized::default("llm_model", "fake"))
+        // Like the Python relay it is compared with: no memory recalled or
+        // learnt (benches/memory.rs measures what memory costs).
+        .merge(Serialized::default("memory_enabled", false))
         .merge(Serialized::default("agents", relay));
     let settings = Settings::from_figment(&figment).expect("settings");
     let app = Application::build(settings).await.expect("the chat server");

@@ -26,7 +26,7 @@ use crate::{
         redis::{Bus, Leases, RedisRunLog},
     },
     settings::Settings,
-    store::{memories::MemoryStore, now_ms, sql::SqlStore},
+    store::sql::SqlStore,
     toolbox::Toolbox,
 };
 
@@ -111,14 +111,17 @@ impl Application {
         };
         // The tokenizer loads its ranks once; not on the first turn's path.
         tokio::task::spawn_blocking(|| crate::memory::text::tokens("warm"));
-        store.prepare_partitions(now_ms(), 2).await?;
         let memories = Memories::new(
             store.clone(),
             Profiles::new(store.clone(), redis.clone()),
             settings.memory.clone(),
             known,
         );
-        let jobs = Jobs::new(store.clone(), settings.job_lease);
+        let jobs = Jobs::new(
+            store.clone(),
+            settings.jobs.lease,
+            settings.jobs.concurrency,
+        );
         let workers = CancellationToken::new();
         let model = runner.default_provider();
         jobs.spawn(

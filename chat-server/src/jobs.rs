@@ -1,8 +1,9 @@
 //! Background work after a turn (memory extraction), on the durable queue
 //! in the chat database (`store::jobs`). Each replica runs a worker per
-//! kind of job: it claims one job at a time with a lease, runs it within
-//! the lease, and then deletes it, puts it back with a growing delay, or
-//! marks it failed after `MAX_ATTEMPTS`. A job whose replica died is
+//! kind of job: it claims jobs with a lease, up to `JOB_CONCURRENCY` at a
+//! time (they mostly wait for a model), runs each within its lease, and
+//! then deletes it, puts it back with a growing delay, or marks it failed
+//! after `MAX_ATTEMPTS`. A job whose replica died is
 //! claimed again once its lease ends; its handler must be safe to run twice
 //! (extraction is: a memory said again merges with itself). Counted in
 //! `mas_jobs_total{kind,status}`, with the queue's depth in `mas_jobs`.
@@ -60,13 +61,16 @@ pub struct Jobs {
     worker: String,
     /// How long a claimed job is held (`JOB_LEASE`).
     lease: Duration,
+    /// Jobs run at once by each worker (`JOB_CONCURRENCY`).
+    concurrency: usize,
     /// Wakes this replica's workers when it queues a job itself.
     wake: Notify,
 }
 
 impl Jobs {
-    pub fn new(store: Arc<dyn JobStore>, lease: Duration) -> Arc<Self> {
+    pub fn new(store: Arc<dyn JobStore>, lease: Duration, concurrency: usize) -> Arc<Self> {
         Arc::new(Jobs {
+            concurrency: concurrency.max(1),
             store,
             worker: format!(
                 "{}-{}",
@@ -103,8 +107,16 @@ impl Jobs {
     /// Runs `handler`'s jobs until `stop`.
     pub fn spawn(self: &Arc<Self>, handler: Arc<dyn JobHandler>, stop: CancellationToken) {
         let jobs = self.clone();
+        let slots = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
         tokio::spawn(async move {
             loop {
+                let slot = tokio::select! {
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => return,
+                    },
+                    () = stop.cancelled() => return,
+                };
                 let now = now_ms();
                 let until = now + i64::try_from(jobs.lease.as_millis()).unwrap_or(i64::MAX / 2);
                 let claimed = tokio::select! {
@@ -112,7 +124,13 @@ impl Jobs {
                     () = stop.cancelled() => return,
                 };
                 match claimed {
-                    Ok(Some(job)) => jobs.work(handler.as_ref(), job).await,
+                    Ok(Some(job)) => {
+                        let (jobs, handler) = (jobs.clone(), handler.clone());
+                        tokio::spawn(async move {
+                            jobs.work(handler.as_ref(), job).await;
+                            drop(slot);
+                        });
+                    }
                     Ok(None) => tokio::select! {
                         () = jobs.wake.notified() => {}
                         () = tokio::time::sleep(POLL) => {}

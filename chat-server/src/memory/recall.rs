@@ -1,8 +1,10 @@
 //! Which memories go into a prompt, and how they read there. Candidates
-//! (the store's best full-text matches, pinned and profile memories, the
-//! most recently used) are scored by match, retention, recency and use,
-//! then taken best first while they fit the token budget; the profile and
-//! the chosen memories become a section of the system prompt.
+//! (the store's full-text matches, pinned and profile memories, the most
+//! recently used; a bounded few hundred) are scored by how well they match
+//! the question's words (each word weighted by how rare it is among them),
+//! retention, recency and use, then taken best first while they fit the
+//! token budget; the profile and the chosen memories become a section of
+//! the system prompt.
 
 use crate::{
     domain::Profile,
@@ -17,36 +19,83 @@ const LINE_TOKENS: i64 = 6;
 
 const DAY_MS: f64 = 86_400_000.0;
 
-fn score(candidate: &Candidate, best_rank: f64, now: i64) -> f64 {
-    let m = &candidate.memory;
-    let matched = if best_rank > 0.0 {
-        2.0 * candidate.rank / best_rank
-    } else {
-        0.0
-    };
-    let retention = match m.retention {
+/// How well each candidate's words match `terms` (each as a word prefix),
+/// from 0 to 1: the matched terms' weights over all terms' weights, a term
+/// weighing more the fewer candidates have it.
+fn matching(candidates: &[Candidate], terms: &[String]) -> Vec<f64> {
+    if terms.is_empty() {
+        return vec![0.0; candidates.len()];
+    }
+    let has: Vec<Vec<bool>> = candidates
+        .iter()
+        .map(|c| {
+            let words: Vec<String> = c
+                .memory
+                .text
+                .split(|ch: char| !ch.is_alphanumeric())
+                .filter(|w| !w.is_empty())
+                .map(str::to_lowercase)
+                .collect();
+            terms
+                .iter()
+                .map(|t| c.matched && words.iter().any(|w| w.starts_with(t.as_str())))
+                .collect()
+        })
+        .collect();
+    let n = candidates.len() as f64;
+    let weights: Vec<f64> = (0..terms.len())
+        .map(|t| {
+            let df = has.iter().filter(|h| h[t]).count() as f64;
+            (1.0 + (n + 1.0) / (df + 0.5)).ln()
+        })
+        .collect();
+    let total: f64 = weights.iter().sum();
+    has.iter()
+        .map(|h| {
+            let got: f64 = h
+                .iter()
+                .zip(&weights)
+                .filter(|(m, _)| **m)
+                .map(|(_, w)| w)
+                .sum();
+            got / total
+        })
+        .collect()
+}
+
+fn score(memory: &Memory, matched: f64, now: i64) -> f64 {
+    let retention = match memory.retention {
         Retention::Pinned => 0.6,
         Retention::Session => 0.5,
         Retention::Long => 0.4,
         Retention::Short => 0.3,
     };
-    let kind = match m.kind {
+    let kind = match memory.kind {
         MemoryKind::Preference | MemoryKind::Profile => 0.3,
         MemoryKind::Fact => 0.0,
     };
-    let age_days = (now - m.last_used_at).max(0) as f64 / DAY_MS;
+    let age_days = (now - memory.last_used_at).max(0) as f64 / DAY_MS;
     let recency = 0.5 * (-age_days / 14.0).exp();
-    let used = 0.15 * (1.0 + m.use_count.max(0) as f64).ln();
-    matched + retention + kind + recency + used
+    let used = 0.15 * (1.0 + memory.use_count.max(0) as f64).ln();
+    2.0 * matched + retention + kind + recency + used
 }
 
-/// The candidates best first, as many as fit `budget` tokens (a memory that
-/// does not fit makes way for smaller ones), at most `MAX_RECALLED`.
-pub fn choose(mut candidates: Vec<Candidate>, now: i64, budget: i64) -> Vec<Memory> {
-    let best = candidates.iter().map(|c| c.rank).fold(0.0, f64::max);
+/// The candidates best first for a question of `terms`, as many as fit
+/// `budget` tokens (one that does not fit makes way for smaller ones), at
+/// most `MAX_RECALLED`; with `matched_only`, only those matching a term.
+pub fn choose(
+    candidates: Vec<Candidate>,
+    terms: &[String],
+    now: i64,
+    budget: i64,
+    matched_only: bool,
+) -> Vec<Memory> {
+    let matching = matching(&candidates, terms);
     let mut scored: Vec<(f64, Memory)> = candidates
-        .drain(..)
-        .map(|c| (score(&c, best, now), c.memory))
+        .into_iter()
+        .zip(matching)
+        .filter(|(_, m)| !matched_only || terms.is_empty() || *m > 0.0)
+        .map(|(c, m)| (score(&c.memory, m, now), c.memory))
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
     let mut left = budget;
@@ -116,12 +165,18 @@ mod tests {
     use super::*;
     use crate::store::memories::{Origin, Source};
 
-    fn memory(id: &str, retention: Retention, tokens: i64, last_used_at: i64) -> Memory {
+    fn memory(
+        id: &str,
+        text: &str,
+        retention: Retention,
+        tokens: i64,
+        last_used_at: i64,
+    ) -> Memory {
         Memory {
             id: id.into(),
             owner: "o".into(),
             kind: MemoryKind::Fact,
-            text: id.into(),
+            text: text.into(),
             slot: None,
             retention,
             origin: Origin::Told,
@@ -136,54 +191,89 @@ mod tests {
         }
     }
 
-    fn candidate(id: &str, rank: f64, retention: Retention, tokens: i64) -> Candidate {
+    fn candidate(id: &str, text: &str, retention: Retention, tokens: i64) -> Candidate {
         Candidate {
-            memory: memory(id, retention, tokens, 0),
-            rank,
+            memory: memory(id, text, retention, tokens, 0),
+            matched: true,
         }
     }
 
+    fn terms(list: &[&str]) -> Vec<String> {
+        list.iter().map(|t| (*t).to_owned()).collect()
+    }
+
+    fn ids(chosen: &[Memory]) -> Vec<&str> {
+        chosen.iter().map(|m| m.id.as_str()).collect()
+    }
+
     #[test]
-    fn matches_come_first_and_the_budget_is_kept() {
+    fn the_rarer_word_counts_for_more_and_the_budget_is_kept() {
+        let candidates = vec![
+            candidate("common", "primary schools report", Retention::Short, 5),
+            candidate("rare", "the Baringo visit", Retention::Short, 5),
+            candidate("both", "Baringo primary schools", Retention::Short, 5),
+            candidate("also-common", "primary pupils", Retention::Short, 5),
+            candidate("huge", "primary primary", Retention::Long, 500),
+            Candidate {
+                memory: memory("pinned", "I like maps", Retention::Pinned, 5, 0),
+                matched: false,
+            },
+        ];
         let chosen = choose(
-            vec![
-                candidate("pinned", 0.0, Retention::Pinned, 5),
-                candidate("match", 0.5, Retention::Short, 5),
-                candidate("huge", 0.4, Retention::Long, 500),
-                candidate("weak", 0.1, Retention::Short, 5),
-            ],
+            candidates.clone(),
+            &terms(&["primary", "baringo"]),
             0,
-            40,
+            44,
+            false,
         );
-        let ids: Vec<&str> = chosen.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(
-            ids,
-            ["match", "weak", "pinned"],
-            "the one that does not fit makes way"
+            ids(&chosen),
+            ["both", "rare", "also-common", "common"],
+            "both words first, then the rarer; the one that does not fit makes way"
         );
         let total: i64 = chosen.iter().map(|m| m.tokens + LINE_TOKENS).sum();
-        assert!(total <= 40);
-        assert!(choose(vec![candidate("x", 1.0, Retention::Long, 5)], 0, 10).is_empty());
+        assert!(total <= 44);
+        let roomier = choose(candidates, &terms(&["primary", "baringo"]), 0, 55, false);
+        assert_eq!(roomier.last().map(|m| m.id.as_str()), Some("pinned"));
+        assert!(
+            choose(
+                vec![candidate("x", "x", Retention::Long, 5)],
+                &[],
+                0,
+                10,
+                false
+            )
+            .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_prefix_matches_and_matched_only_leaves_the_rest_out() {
+        let candidates = vec![
+            candidate("schools", "Kisumu schools", Retention::Long, 5),
+            Candidate {
+                memory: memory("unmatched", "I like maps", Retention::Pinned, 5, 0),
+                matched: false,
+            },
+        ];
+        let chosen = choose(candidates, &terms(&["school"]), 0, 100, true);
+        assert_eq!(ids(&chosen), ["schools"]);
     }
 
     #[test]
     fn of_two_unmatched_the_recently_used_wins() {
         let day = 86_400_000;
+        let unmatched = |id, used| Candidate {
+            memory: memory(id, id, Retention::Long, 5, used),
+            matched: false,
+        };
         let chosen = choose(
-            vec![
-                Candidate {
-                    memory: memory("old", Retention::Long, 5, 0),
-                    rank: 0.0,
-                },
-                Candidate {
-                    memory: memory("recent", Retention::Long, 5, 60 * day),
-                    rank: 0.0,
-                },
-            ],
+            vec![unmatched("old", 0), unmatched("recent", 60 * day)],
+            &[],
             61 * day,
             11,
+            false,
         );
-        assert_eq!(chosen[0].id, "recent");
-        assert_eq!(chosen.len(), 1);
+        assert_eq!(ids(&chosen), ["recent"]);
     }
 }

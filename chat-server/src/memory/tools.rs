@@ -20,8 +20,9 @@ use crate::{
     },
 };
 
-/// Candidates asked of the store for one recollection, per kind of list.
-const CANDIDATES: i64 = 32;
+/// Candidates asked of the store for one recollection: matches of the
+/// question's words, and standing (pinned, profile, recent) ones.
+const CANDIDATES: (i64, i64) = (200, 32);
 
 /// Memories one `recall` call answers with.
 const RECALL_RESULTS: usize = 10;
@@ -142,15 +143,18 @@ impl RunMemory {
     ) -> Result<Vec<Memory>, crate::store::StoreError> {
         let now = now_ms();
         let terms = text::terms(question);
-        let mut candidates = self
+        let candidates = self
             .memories
             .store()
             .recall_candidates(&self.owner, &terms, Some(&self.session_id), now, CANDIDATES)
             .await?;
-        if matched_only && !terms.is_empty() {
-            candidates.retain(|c| c.rank > 0.0);
-        }
-        Ok(recall::choose(candidates, now, budget))
+        Ok(recall::choose(
+            candidates,
+            &terms,
+            now,
+            budget,
+            matched_only,
+        ))
     }
 
     async fn remember(&self, call: &ToolCall) -> ToolResult {

@@ -1,4 +1,5 @@
-//! The memory section: `MEMORY_*` and the job queue's `JOB_LEASE`.
+//! The memory section: `MEMORY_*`, and the job queue's `JOB_LEASE` and
+//! `JOB_CONCURRENCY`.
 
 use std::time::Duration;
 
@@ -10,8 +11,17 @@ use crate::{
 
 const DAY_MS: i64 = 86_400_000;
 
-/// The memory settings of `raw`, and how long a claimed job is held.
-pub(super) fn from_raw(raw: &Raw) -> Result<(MemorySettings, Duration), SettingsError> {
+/// How the background jobs run.
+#[derive(Debug, Clone, Copy)]
+pub struct JobSettings {
+    /// How long a claimed job is held before another replica may take it.
+    pub lease: Duration,
+    /// Jobs each worker runs at once.
+    pub concurrency: usize,
+}
+
+/// The memory settings of `raw`, and the jobs'.
+pub(super) fn from_raw(raw: &Raw) -> Result<(MemorySettings, JobSettings), SettingsError> {
     let default_retention = Retention::parse(&raw.memory_retention_default).ok_or_else(|| {
         SettingsError(format!(
             "MEMORY_RETENTION_DEFAULT: expected session, short, long or pinned, got {:?}",
@@ -64,5 +74,12 @@ pub(super) fn from_raw(raw: &Raw) -> Result<(MemorySettings, Duration), Settings
         max_per_user: i64::from(raw.memory_max_per_user),
         extraction,
     };
-    Ok((memory, seconds("JOB_LEASE", raw.job_lease)?))
+    if raw.job_concurrency == 0 {
+        return Err(SettingsError("JOB_CONCURRENCY: must be at least 1".into()));
+    }
+    let jobs = JobSettings {
+        lease: seconds("JOB_LEASE", raw.job_lease)?,
+        concurrency: raw.job_concurrency,
+    };
+    Ok((memory, jobs))
 }

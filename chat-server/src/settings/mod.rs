@@ -7,6 +7,8 @@
 mod memory;
 pub mod sources;
 
+pub use self::memory::JobSettings;
+
 use std::{path::Path, time::Duration};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -40,8 +42,7 @@ pub struct Settings {
     pub agents: AgentSettings,
     pub emis: EmisSettings,
     pub memory: MemorySettings,
-    /// How long a claimed background job is held (`JOB_LEASE`).
-    pub job_lease: Duration,
+    pub jobs: JobSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -216,10 +217,10 @@ impl Settings {
             .iter()
             .any(|q| q.per_second == 0 || q.burst == 0);
         let tool_timeout = Duration::from_secs(raw.tool_execution_timeout);
-        let (memory, job_lease) = memory::from_raw(&raw)?;
+        let (memory, jobs) = memory::from_raw(&raw)?;
         Ok(Settings {
             memory,
-            job_lease,
+            jobs,
             server: ServerSettings {
                 host: raw.chat_host,
                 port: raw.chat_port,

@@ -69,6 +69,7 @@ pub const ENV_VARS: &[&str] = &[
     "MEMORY_MAX_PER_USER",
     "MEMORY_EXTRACTION",
     "JOB_LEASE",
+    "JOB_CONCURRENCY",
 ];
 
 /// Every setting as the sources name it: one flat record.
@@ -131,6 +132,7 @@ pub struct Raw {
     pub memory_max_per_user: u32,
     pub memory_extraction: String,
     pub job_lease: f64,
+    pub job_concurrency: usize,
 }
 
 /// What only the file can hold: tables.
@@ -185,6 +187,7 @@ struct Defaults {
     memory_max_per_user: u32,
     memory_extraction: &'static str,
     job_lease: f64,
+    job_concurrency: usize,
 }
 
 impl Default for Defaults {
@@ -233,6 +236,7 @@ impl Default for Defaults {
             memory_max_per_user: 1_000,
             memory_extraction: "auto",
             job_lease: 60.0,
+            job_concurrency: 4,
         }
     }
 }

@@ -141,11 +141,12 @@ pub struct MemoryChange {
     pub at: i64,
 }
 
-/// A memory that may be recalled, with how well it matched (0: not at all).
+/// A memory that may be recalled, and whether it matched the question's
+/// words (`memory::recall` scores how well).
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub memory: Memory,
-    pub rank: f64,
+    pub matched: bool,
 }
 
 /// How long each retention keeps a memory after its last use, in ms.
@@ -212,17 +213,19 @@ pub trait MemoryStore: Send + Sync {
     async fn delete_memory(&self, owner: &str, id: &str) -> StoreResult<bool>;
     /// Deletes all of `owner`'s memories, history included.
     async fn delete_memories(&self, owner: &str) -> StoreResult<u64>;
-    /// Memories that may go into a prompt at `now`: the best matches of any
-    /// of `terms`, then the pinned and profile ones and the most recently
-    /// used, each list at most `limit` long. Session memories only of
-    /// `session_id`; nothing replaced or lapsed.
+    /// Memories that may go into a prompt at `now`, each once: the most
+    /// recently used `matches` that contain any of `terms` (as a word
+    /// prefix), and the most recently used `standing` pinned or profile ones
+    /// and of any kind. Session memories only of `session_id`; nothing
+    /// replaced or lapsed. Bounded whatever the user keeps, so a prompt
+    /// costs the same with ten memories or ten thousand.
     async fn recall_candidates(
         &self,
         owner: &str,
         terms: &[String],
         session_id: Option<&str>,
         now: i64,
-        limit: i64,
+        limits: (i64, i64),
     ) -> StoreResult<Vec<Candidate>>;
     /// Counts a use of each of `ids` at `at`, which also moves their expiry.
     async fn mark_used(

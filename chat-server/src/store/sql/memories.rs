@@ -1,7 +1,7 @@
-//! `MemoryStore` on `SqlStore`. Full-text search is each engine's own
-//! (PostgreSQL's `tsvector` with `ts_rank`, SQLite's FTS5 with `bm25`);
-//! everything else is the portable SQL of the rest of the store. Every
-//! statement is bound to its owner.
+//! `MemoryStore` on `SqlStore`. Full-text matching is each engine's own
+//! (PostgreSQL's `tsvector`, SQLite's FTS5); everything else is the
+//! portable SQL of the rest of the store. Every statement is bound to its
+//! owner.
 
 use async_trait::async_trait;
 use sqlx::{Row, any::AnyRow};
@@ -131,6 +131,36 @@ fn month_of(at: i64, ahead: u32) -> Option<(String, i64, i64)> {
         ms(start),
         ms(end),
     ))
+}
+
+/// The columns a memory is written with (`search` is generated).
+const WRITTEN: &str = "id, owner, kind, text, norm, slot, retention, origin, source_session, source_message, \
+source_tool_call, tokens, created_at, updated_at, last_used_at, use_count, expires_at, replaced_by";
+
+impl SqlStore {
+    /// Makes partition `name` for [`start`, `end`) out of the default
+    /// partition's rows of that range, in one transaction (PostgreSQL).
+    async fn move_from_default(&self, name: &str, start: i64, end: i64) -> sqlx::Result<()> {
+        let mut tx = self.pool().begin().await?;
+        for sql in [
+            format!(
+                "CREATE TABLE {name} (LIKE memories INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED)"
+            ),
+            format!(
+                "INSERT INTO {name} ({WRITTEN}) SELECT {WRITTEN} FROM memories_default \
+                 WHERE created_at >= {start} AND created_at < {end}"
+            ),
+            format!(
+                "DELETE FROM memories_default WHERE created_at >= {start} AND created_at < {end}"
+            ),
+            format!(
+                "ALTER TABLE memories ATTACH PARTITION {name} FOR VALUES FROM ({start}) TO ({end})"
+            ),
+        ] {
+            sqlx::query(&sql).execute(&mut *tx).await?;
+        }
+        tx.commit().await
+    }
 }
 
 #[async_trait]
@@ -408,63 +438,55 @@ impl MemoryStore for SqlStore {
         terms: &[String],
         session_id: Option<&str>,
         now: i64,
-        limit: i64,
+        (matches, standing): (i64, i64),
     ) -> StoreResult<Vec<Candidate>> {
-        let mut found = Vec::new();
+        let mut found: Vec<(AnyRow, bool)> = Vec::new();
         if !terms.is_empty() {
-            let active = active(3, 4);
-            let sql = match self.engine() {
-                Engine::Postgres => format!(
-                    "SELECT {COLUMNS}, CAST(ts_rank(m.search, to_tsquery('simple', $2)) AS DOUBLE PRECISION) AS rank \
-                     FROM memories m WHERE m.owner = $1 AND m.search @@ to_tsquery('simple', $2) AND {active} \
-                     ORDER BY rank DESC LIMIT $5"
-                ),
-                Engine::Sqlite => format!(
-                    "SELECT {COLUMNS}, -bm25(memories_fts) AS rank FROM memories_fts \
-                     JOIN memories m ON m.n = memories_fts.rowid \
-                     WHERE memories_fts MATCH $2 AND m.owner = $1 AND {active} \
-                     ORDER BY bm25(memories_fts) LIMIT $5"
-                ),
-            };
-            found.extend(
-                sqlx::query(&sql)
-                    .bind(owner)
-                    .bind(self.text_query(terms, false))
-                    .bind(now)
-                    .bind(session_id)
-                    .bind(limit)
-                    .fetch_all(self.pool())
-                    .await
-                    .map_err(classify)?,
+            // Ranked in Rust, not here: ranking every match in SQL costs as
+            // much as the user has memories that share a common word.
+            let sql = format!(
+                "SELECT {COLUMNS} FROM memories m WHERE m.owner = $1 AND {} AND {} \
+                 ORDER BY m.last_used_at DESC LIMIT $5",
+                self.matches(2),
+                active(3, 4)
             );
-        }
-        // The pinned and profile memories, and the most recently used.
-        let active = active(2, 3);
-        let standing = format!(
-            "SELECT * FROM (SELECT {COLUMNS}, CAST(0 AS DOUBLE PRECISION) AS rank FROM memories m \
-             WHERE m.owner = $1 AND {active} AND (m.retention = 'pinned' OR m.kind = 'profile') \
-             ORDER BY m.last_used_at DESC LIMIT $4) AS standing \
-             UNION ALL SELECT * FROM (SELECT {COLUMNS}, CAST(0 AS DOUBLE PRECISION) AS rank FROM memories m \
-             WHERE m.owner = $1 AND {active} ORDER BY m.last_used_at DESC LIMIT $4) AS recent"
-        );
-        found.extend(
-            sqlx::query(&standing)
+            let rows = sqlx::query(&sql)
                 .bind(owner)
+                .bind(self.text_query(terms, false))
                 .bind(now)
                 .bind(session_id)
-                .bind(limit)
+                .bind(matches)
                 .fetch_all(self.pool())
                 .await
-                .map_err(classify)?,
+                .map_err(classify)?;
+            found.extend(rows.into_iter().map(|row| (row, true)));
+        }
+        let active = active(2, 3);
+        let standing_sql = format!(
+            "SELECT * FROM (SELECT {COLUMNS} FROM memories m \
+             WHERE m.owner = $1 AND {active} AND (m.retention = 'pinned' OR m.kind = 'profile') \
+             ORDER BY m.last_used_at DESC LIMIT $4) AS standing \
+             UNION ALL SELECT * FROM (SELECT {COLUMNS} FROM memories m \
+             WHERE m.owner = $1 AND {active} ORDER BY m.last_used_at DESC LIMIT $4) AS recent"
         );
+        let rows = sqlx::query(&standing_sql)
+            .bind(owner)
+            .bind(now)
+            .bind(session_id)
+            .bind(standing)
+            .fetch_all(self.pool())
+            .await
+            .map_err(classify)?;
+        found.extend(rows.into_iter().map(|row| (row, false)));
         let mut out: Vec<Candidate> = Vec::with_capacity(found.len());
-        for row in &found {
+        for (row, matched) in &found {
             let memory = memory(row).map_err(classify)?;
-            if out.iter().any(|c| c.memory.id == memory.id) {
-                continue;
+            if !out.iter().any(|c| c.memory.id == memory.id) {
+                out.push(Candidate {
+                    memory,
+                    matched: *matched,
+                });
             }
-            let rank: f64 = row.try_get("rank").map_err(classify)?;
-            out.push(Candidate { memory, rank });
         }
         Ok(out)
     }
@@ -476,21 +498,26 @@ impl MemoryStore for SqlStore {
         at: i64,
         windows: &Windows,
     ) -> StoreResult<()> {
-        for id in ids {
-            sqlx::query(
-                "UPDATE memories SET use_count = use_count + 1, last_used_at = $1, expires_at = CASE retention \
-                 WHEN 'pinned' THEN NULL WHEN 'long' THEN $2 ELSE $3 END \
-                 WHERE owner = $4 AND id = $5 AND replaced_by IS NULL",
-            )
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // One statement for a prompt's memories; the ids are bound, never formatted.
+        let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 5)).collect();
+        let sql = format!(
+            "UPDATE memories SET use_count = use_count + 1, last_used_at = $1, expires_at = CASE retention \
+             WHEN 'pinned' THEN NULL WHEN 'long' THEN $2 ELSE $3 END \
+             WHERE owner = $4 AND replaced_by IS NULL AND id IN ({})",
+            list.join(", ")
+        );
+        let mut query = sqlx::query(&sql)
             .bind(at)
             .bind(at + windows.long_ms)
             .bind(at + windows.short_ms)
-            .bind(owner)
-            .bind(id)
-            .execute(self.pool())
-            .await
-            .map_err(classify)?;
+            .bind(owner);
+        for id in ids {
+            query = query.bind(id);
         }
+        query.execute(self.pool()).await.map_err(classify)?;
         Ok(())
     }
 
@@ -516,9 +543,12 @@ impl MemoryStore for SqlStore {
             let ddl = format!(
                 "CREATE TABLE IF NOT EXISTS {name} PARTITION OF memories FOR VALUES FROM ({start}) TO ({end})"
             );
-            if let Err(e) = sqlx::query(&ddl).execute(self.pool()).await {
-                // Rows of that month in the default partition: they stay there.
-                tracing::warn!(error = %e, partition = %name, "a memory partition could not be made");
+            if sqlx::query(&ddl).execute(self.pool()).await.is_err() {
+                // The default partition holds rows of that month (saved before
+                // its partition was made): they move into it.
+                if let Err(e) = self.move_from_default(&name, start, end).await {
+                    tracing::warn!(error = %e, partition = %name, "a memory partition could not be made");
+                }
             }
         }
         Ok(())

@@ -12,7 +12,7 @@ mod users;
 
 use sqlx::{AnyPool, Executor, any::AnyPoolOptions, migrate::Migrator};
 
-use super::StoreError;
+use super::{StoreError, memories::MemoryStore};
 
 /// The database engine behind a URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +87,10 @@ impl SqlStore {
         // The EMIS schema may share the database (and its migration table).
         migrator.set_ignore_missing(true);
         migrator.run(&pool).await?;
-        Ok(SqlStore { pool, engine })
+        let store = SqlStore { pool, engine };
+        // Every memory written from here on has its month's partition.
+        store.prepare_partitions(super::now_ms(), 2).await?;
+        Ok(store)
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

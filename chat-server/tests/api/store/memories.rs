@@ -173,13 +173,13 @@ async fn recall_and_search_see_one_owner_only(store: SqlStore) {
     .await;
 
     let found = store
-        .recall_candidates(&me, &words(&["kisumu"]), None, now, 10)
+        .recall_candidates(&me, &words(&["kisumu"]), None, now, (10, 10))
         .await
         .expect("recall");
     assert!(found.iter().all(|c| c.memory.owner == me), "only mine");
     let matched: Vec<&str> = found
         .iter()
-        .filter(|c| c.rank > 0.0)
+        .filter(|c| c.matched)
         .map(|c| c.memory.text.as_str())
         .collect();
     assert_eq!(
@@ -190,17 +190,17 @@ async fn recall_and_search_see_one_owner_only(store: SqlStore) {
     assert!(
         found
             .iter()
-            .any(|c| c.memory.text == "I like short answers" && c.rank == 0.0),
+            .any(|c| c.memory.text == "I like short answers" && !c.matched),
         "pinned memories are always candidates"
     );
     let in_session = store
-        .recall_candidates(&me, &words(&["kisumu"]), Some(&session.id), now, 10)
+        .recall_candidates(&me, &words(&["kisumu"]), Some(&session.id), now, (10, 10))
         .await
         .expect("recall");
     assert!(
         in_session
             .iter()
-            .any(|c| c.memory.text.starts_with("Kisumu figures") && c.rank > 0.0)
+            .any(|c| c.memory.text.starts_with("Kisumu figures") && c.matched)
     );
     // A prefix matches; search needs every term.
     let (hits, total) = store
@@ -233,7 +233,7 @@ async fn recall_and_search_see_one_owner_only(store: SqlStore) {
         let who = &owners[rng.usize(..owners.len())];
         let term = places[rng.usize(..places.len())].to_lowercase();
         let found = store
-            .recall_candidates(who, &[term, "schools".into()], None, now, 50)
+            .recall_candidates(who, &[term, "schools".into()], None, now, (50, 50))
             .await
             .expect("recall");
         assert!(found.iter().all(|c| &c.memory.owner == who));
@@ -377,7 +377,81 @@ async fn profiles_are_saved_and_deleted_with_their_user(store: SqlStore) {
     assert!(store.user_by_id(&user.id).await.expect("read").is_none());
 }
 
+async fn recall_candidates_are_bounded_and_the_recently_used_come_first(store: SqlStore) {
+    let me = owner();
+    let now = now_ms();
+    for i in 0..300 {
+        let text = format!("note {i} about primary schools");
+        add(&store, new(&me, &text, Retention::Long, now - 300 + i)).await;
+    }
+    let found = store
+        .recall_candidates(&me, &words(&["primary"]), None, now, (50, 10))
+        .await
+        .expect("recall");
+    let matched: Vec<&str> = found
+        .iter()
+        .filter(|c| c.matched)
+        .map(|c| c.memory.text.as_str())
+        .collect();
+    assert_eq!(matched.len(), 50, "however many match");
+    assert_eq!(
+        matched[0], "note 299 about primary schools",
+        "the most recently used first"
+    );
+    assert!(found.len() <= 70);
+}
+
+/// A memory saved before its month's partition existed (in the default
+/// partition) moves into the partition when it is made (PostgreSQL).
+#[tokio::test]
+async fn a_months_partition_takes_its_rows_from_the_default_one() {
+    let store = crate::store::postgres().await;
+    let me = owner();
+    // 10 March of a year of its own, far ahead: no partition yet.
+    let year = fastrand::i32(2100..2900);
+    let at = time::Date::from_calendar_date(year, time::Month::March, 10)
+        .expect("date")
+        .midnight()
+        .assume_utc()
+        .unix_timestamp()
+        * 1000;
+    let partition = format!("memories_y{year}m03");
+    let early = add(&store, new(&me, "saved early", Retention::Pinned, at)).await;
+    let url = crate::support::postgres_url();
+    let pool = sqlx::PgPool::connect(&url).await.expect("postgres");
+    let place = |pool: sqlx::PgPool, id: String| async move {
+        sqlx::query_scalar::<_, String>(
+            "SELECT tableoid::regclass::text FROM memories WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .expect("where")
+    };
+    assert_eq!(
+        place(pool.clone(), early.id.clone()).await,
+        "memories_default"
+    );
+    store.prepare_partitions(at, 0).await.expect("partitions");
+    assert_eq!(place(pool.clone(), early.id.clone()).await, partition);
+    assert_eq!(
+        store
+            .memory(&me, &early.id)
+            .await
+            .expect("read")
+            .map(|m| m.text),
+        Some("saved early".into())
+    );
+    let later = add(&store, new(&me, "saved later", Retention::Pinned, at + 1)).await;
+    assert_eq!(place(pool.clone(), later.id).await, partition);
+    sqlx::query(&format!("DROP TABLE {partition}"))
+        .execute(&pool)
+        .await
+        .expect("the test's partition goes");
+}
+
 on_both_engines!(
+    recall_candidates_are_bounded_and_the_recently_used_come_first,
     memories_are_merged_replaced_and_bounded,
     recall_and_search_see_one_owner_only,
     changes_uses_lapses_and_deletes_keep_to_their_owner,
