@@ -15,6 +15,7 @@ pub mod agent;
 pub mod app;
 pub mod auth;
 pub mod commands;
+pub mod context;
 pub mod domain;
 pub mod http;
 pub mod jobs;

@@ -21,9 +21,14 @@ use super::{
     tools::truncate,
 };
 use crate::{
+    context::{self, Context, ContextSettings, window::Counter},
     domain::{Message, ToolCall, ToolResult, ToolSpec},
-    providers::{ChatRequest, LlmProvider, ProviderEvent, registry::Registry},
+    providers::{ChatRequest, LlmProvider, ProviderError, ProviderEvent, registry::Registry},
 };
+
+/// Heads the summary of the turns left out, in the system prompt.
+const SUMMARY_HEADING: &str =
+    "\n\nEarlier in this conversation (a summary; the turns since follow in full):\n";
 
 /// Prefix of the handoff tools offered to an agent.
 pub const HANDOFF_PREFIX: &str = "transfer_to_";
@@ -36,6 +41,8 @@ pub struct RunLimits {
     pub tool_timeout: Duration,
     /// Characters of tool output given back to the model.
     pub max_tool_output: usize,
+    /// How much of the conversation the model reads (`CONTEXT_*`).
+    pub context: ContextSettings,
 }
 
 impl Default for RunLimits {
@@ -44,6 +51,7 @@ impl Default for RunLimits {
             max_steps: 8,
             tool_timeout: Duration::from_secs(30),
             max_tool_output: 16_000,
+            context: ContextSettings::default(),
         }
     }
 }
@@ -51,8 +59,11 @@ impl Default for RunLimits {
 /// One turn to run.
 #[derive(Default)]
 pub struct RunInput {
-    /// The conversation so far, ending with the user's message.
+    /// The conversation so far, ending with the user's message (as
+    /// `AgentRunner::context` fitted it).
     pub history: Vec<Message>,
+    /// The turns left out of `history`, summarised.
+    pub summary: Option<String>,
     /// The agent to start with (the entry agent when `None`).
     pub agent: Option<String>,
     pub cancel: CancellationToken,
@@ -72,6 +83,7 @@ pub struct RunInput {
 /// What an API client adds to a run, and the user's memory.
 struct Extra {
     instructions: Option<String>,
+    summary: Option<String>,
     client_tools: Vec<ToolSpec>,
     memory: Option<Arc<dyn UserMemory>>,
 }
@@ -229,6 +241,10 @@ impl AgentRunner {
         if let Some(recalled) = recalled {
             system.push_str(&recalled.prompt);
         }
+        if let Some(summary) = &extra.summary {
+            system.push_str(SUMMARY_HEADING);
+            system.push_str(summary);
+        }
         ChatRequest {
             model: agent.model.clone(),
             system: Some(system),
@@ -240,12 +256,66 @@ impl AgentRunner {
         }
     }
 
+    /// The model `agent` (the entry agent when `None`) would answer with,
+    /// its provider's name, and how its prompts are counted.
+    fn model_of(&self, agent: &AgentDef) -> (String, String, Counter) {
+        let provider = self.provider_for(agent);
+        let model = agent
+            .model
+            .clone()
+            .unwrap_or_else(|| provider.model().to_owned());
+        let counter = Counter::for_model(provider.name(), &model);
+        (provider.name().to_owned(), model, counter)
+    }
+
+    /// The tokens `agent`'s prompt takes before the conversation: its
+    /// system prompt and the tools' schemas, plus `reserve` (for memory).
+    fn overhead(&self, agent: &AgentDef, counter: Counter, reserve: i64) -> i64 {
+        let request = self.request(
+            agent,
+            &[],
+            &Extra {
+                instructions: None,
+                summary: None,
+                client_tools: Vec::new(),
+                memory: None,
+            },
+            None,
+        );
+        let tools = serde_json::to_string(&request.tools).unwrap_or_default();
+        counter.tokens(request.system.as_deref().unwrap_or("")) + counter.tokens(&tools) + reserve
+    }
+
+    /// `history` as `agent` reads it within its model's budget
+    /// (`CONTEXT_TOKEN_BUDGET`, else the model's window less room for the
+    /// answer and its prompt; `reserve` more for what else the prompt takes).
+    pub fn context(
+        &self,
+        agent: Option<&str>,
+        history: &[Message],
+        instructions: Option<&str>,
+        reserve: i64,
+    ) -> Context {
+        let agent = agent
+            .and_then(|a| self.agents.get(a))
+            .unwrap_or(self.agents.entry());
+        let (_, model, counter) = self.model_of(agent);
+        let extra = instructions.map_or(0, |i| counter.tokens(i));
+        let budget = match self.limits.context.budget {
+            Some(budget) => budget,
+            None => {
+                context::window::budget(&model) - self.overhead(agent, counter, reserve + extra)
+            }
+        };
+        context::build(history, None, counter, budget.max(1), &self.limits.context)
+    }
+
     /// Runs one turn as a stream of events; the last one is terminal.
     pub fn run(self: Arc<Self>, input: RunInput) -> impl Stream<Item = RunEvent> + Send + 'static {
         async_stream::stream! {
-            let RunInput { history, agent, cancel, resume, instructions, client_tools, memory } = input;
+            let RunInput { history, summary, agent, cancel, resume, instructions, client_tools, memory } = input;
             let question = question(&history);
-            let extra = Extra { instructions, client_tools, memory };
+            let mut extra = Extra { instructions, summary, client_tools, memory };
             // Recalled before the first step, and again after a step that used a memory tool.
             let mut recalled: Option<Recollection> = None;
             let mut shown: Vec<String> = Vec::new();
@@ -269,10 +339,27 @@ impl AgentRunner {
                     recalled = Some(recollection);
                 }
                 let provider = self.provider_for(&agent);
-                let request = self.request(&agent, &messages, &extra, recalled.as_ref());
-                let opened = tokio::select! {
-                    opened = provider.stream(&request) => opened,
-                    () = cancel.cancelled() => { yield RunEvent::Cancelled; return; }
+                let mut compacted = false;
+                let opened = loop {
+                    let request = self.request(&agent, &messages, &extra, recalled.as_ref());
+                    let opened = tokio::select! {
+                        opened = provider.stream(&request) => opened,
+                        () = cancel.cancelled() => { yield RunEvent::Cancelled; return; }
+                    };
+                    // Too long for the model after all: once, the prompt
+                    // halved (older turns into the summary) and asked again.
+                    if let Err(ProviderError::ContextTooLong { message }) = &opened && !compacted {
+                        let (_, _, counter) = self.model_of(&agent);
+                        let tokens = messages.iter().map(|m| context::message_tokens(counter, m)).sum::<i64>()
+                            + extra.summary.as_deref().map_or(0, |s| counter.tokens(s));
+                        let smaller = context::compact(&messages, extra.summary.as_deref(), counter, tokens, &self.limits.context);
+                        tracing::warn!(%message, tokens, compacted = smaller.tokens, "the model found the prompt too long; compacted");
+                        compacted = true;
+                        messages = smaller.messages;
+                        extra.summary = smaller.summary;
+                        continue;
+                    }
+                    break opened;
                 };
                 let mut events = match opened {
                     Ok(events) => events,

@@ -8,6 +8,7 @@
 
 use crate::{
     domain::Profile,
+    memory::text,
     store::memories::{Candidate, Memory, MemoryKind, Retention},
 };
 
@@ -38,7 +39,16 @@ fn matching(candidates: &[Candidate], terms: &[String]) -> Vec<f64> {
                 .collect();
             terms
                 .iter()
-                .map(|t| c.matched && words.iter().any(|w| w.starts_with(t.as_str())))
+                .map(|t| {
+                    c.matched
+                        && words.iter().any(|w| {
+                            if text::as_prefix(t) {
+                                w.starts_with(t.as_str())
+                            } else {
+                                w == t
+                            }
+                        })
+                })
                 .collect()
         })
         .collect();

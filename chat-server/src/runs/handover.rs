@@ -218,6 +218,7 @@ impl Runs {
         history.extend(transcript.messages());
         let input = RunInput {
             history,
+            summary: plan.summary.clone(),
             agent: Some(transcript.agent.clone().unwrap_or(plan.agent.clone())),
             cancel: CancellationToken::new(),
             resume: Some(Resume {

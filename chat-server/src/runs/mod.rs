@@ -27,7 +27,7 @@ pub use self::{
     admission::Admission,
     handover::Handover,
     log::{MemoryRunLog, RunLog},
-    turn::{TurnPlan, TurnRequest},
+    turn::{Saved, TurnPlan, TurnRequest},
 };
 use crate::{
     agent::{AgentRunner, RunEvent, RunInput, Transcript, UserMemory},
@@ -190,8 +190,15 @@ impl Runs {
                     .await?
                     .ok_or_else(|| StartError::SessionNotFound(id.clone()))?;
                 let saved = match request.history {
-                    Some(_) => Vec::new(),
-                    None => self.store.messages(id).await?,
+                    Some(_) => Saved::default(),
+                    None => {
+                        let (messages, tool_calls) =
+                            tokio::try_join!(self.store.messages(id), self.store.tool_calls(id))?;
+                        Saved {
+                            messages,
+                            tool_calls,
+                        }
+                    }
                 };
                 Some((session, saved))
             }
@@ -207,6 +214,19 @@ impl Runs {
                 .unwrap_or_else(|| provider.model().to_owned());
             (provider.name().to_owned(), model)
         });
+        let mut plan = plan;
+        let reserve = match &self.remembering {
+            Some(r) if plan.memory => r.memories.settings().token_budget,
+            _ => 0,
+        };
+        let context = runner.context(
+            Some(&plan.agent),
+            &plan.history,
+            plan.instructions.as_deref(),
+            reserve,
+        );
+        plan.history = context.messages;
+        plan.summary = context.summary;
         let run_id = uuid::Uuid::new_v4().to_string();
         let permit = self
             .admission
@@ -244,6 +264,7 @@ impl Runs {
         let input = RunInput {
             memory: self.memory_for(&plan),
             history: plan.history,
+            summary: plan.summary,
             agent: Some(plan.agent),
             cancel: CancellationToken::new(),
             instructions: plan.instructions,

@@ -7,8 +7,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    domain::{Message, ToolSpec},
-    store::{MessageRecord, NewTurn, Role, Session},
+    agent::HANDOFF_PREFIX,
+    domain::{Message, ToolCall, ToolResult, ToolSpec},
+    store::{MessageRecord, NewTurn, Role, Session, ToolCallRecord, ToolStatus},
 };
 
 /// A turn to start.
@@ -72,8 +73,12 @@ pub struct TurnPlan {
     pub new_session: bool,
     pub owner: Option<String>,
     pub message: String,
-    /// The conversation before the run, ending with the user's message.
+    /// The conversation before the run, ending with the user's message
+    /// (within the model's budget once `Runs::start` has fitted it).
     pub history: Vec<Message>,
+    /// The earlier turns left out of `history`, summarised.
+    #[serde(default)]
+    pub summary: Option<String>,
     /// The agent the run starts with.
     pub agent: String,
     pub provider: String,
@@ -113,20 +118,70 @@ fn title_of(message: &str) -> String {
         .collect()
 }
 
-/// The saved messages as the conversation a model reads (empty ones, such
-/// as an answer that failed before its first word, are left out).
-fn conversation(saved: Vec<MessageRecord>) -> Vec<Message> {
-    saved
-        .into_iter()
-        .filter(|m| !m.content.is_empty())
-        .map(|m| match m.role {
-            Role::User => Message::User { text: m.content },
-            Role::Assistant => Message::Assistant {
-                text: m.content,
-                tool_calls: Vec::new(),
-            },
-        })
-        .collect()
+/// A session's saved turns: its messages and the tool calls behind them.
+#[derive(Debug, Clone, Default)]
+pub struct Saved {
+    pub messages: Vec<MessageRecord>,
+    pub tool_calls: Vec<ToolCallRecord>,
+}
+
+/// The saved turns as the conversation a model reads: each answer after
+/// the tool calls it made and their results (calls without a result, and
+/// handoffs, left out), so a follow-up sees what the tools returned.
+/// Answers that are empty (one that failed before its first word) are
+/// left out with their calls.
+fn conversation(saved: Saved) -> Vec<Message> {
+    let Saved {
+        messages,
+        tool_calls,
+    } = saved;
+    let mut out = Vec::with_capacity(messages.len() * 2);
+    for m in messages.into_iter().filter(|m| !m.content.is_empty()) {
+        match m.role {
+            Role::User => out.push(Message::User { text: m.content }),
+            Role::Assistant => {
+                let (calls, results): (Vec<ToolCall>, Vec<ToolResult>) = tool_calls
+                    .iter()
+                    .filter(|c| c.message_id == m.id && !c.name.starts_with(HANDOFF_PREFIX))
+                    .filter_map(|c| {
+                        let content = c.result.clone()?;
+                        let is_error = match c.status {
+                            ToolStatus::Ok => false,
+                            ToolStatus::Error => true,
+                            ToolStatus::Running | ToolStatus::Cancelled => return None,
+                        };
+                        let arguments = serde_json::from_str(&c.arguments)
+                            .unwrap_or_else(|_| serde_json::json!({}));
+                        let call = ToolCall {
+                            id: c.call_id.clone(),
+                            name: c.name.clone(),
+                            arguments,
+                            signature: None,
+                        };
+                        let result = ToolResult {
+                            call_id: c.call_id.clone(),
+                            name: c.name.clone(),
+                            content,
+                            is_error,
+                        };
+                        Some((call, result))
+                    })
+                    .unzip();
+                if !calls.is_empty() {
+                    out.push(Message::Assistant {
+                        text: String::new(),
+                        tool_calls: calls,
+                    });
+                    out.push(Message::Tool { results });
+                }
+                out.push(Message::Assistant {
+                    text: m.content,
+                    tool_calls: Vec::new(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// The plan of `request`, given the session it continues with its saved
@@ -134,7 +189,7 @@ fn conversation(saved: Vec<MessageRecord>) -> Vec<Message> {
 /// provider and model an agent uses.
 pub fn plan(
     request: TurnRequest,
-    existing: Option<(Session, Vec<MessageRecord>)>,
+    existing: Option<(Session, Saved)>,
     entry: &str,
     provider_of: impl Fn(&str) -> (String, String),
 ) -> TurnPlan {
@@ -156,7 +211,7 @@ pub fn plan(
             let title = title.unwrap_or_else(|| title_of(&message));
             let mut session = Session::new(owner.as_deref(), &title, agent.as_deref());
             session.temporary = temporary;
-            (session, Vec::new(), true)
+            (session, Saved::default(), true)
         }
     };
     let memory = memory && !session.temporary;
@@ -180,6 +235,7 @@ pub fn plan(
         owner,
         message,
         history,
+        summary: None,
         agent,
         provider,
         model,
@@ -256,7 +312,13 @@ mod tests {
         ];
         let plan = plan(
             TurnRequest::new("And Mombasa?").in_session("s"),
-            Some((session, history)),
+            Some((
+                session,
+                Saved {
+                    messages: history,
+                    tool_calls: Vec::new(),
+                },
+            )),
             "coordinator",
             provider_of,
         );

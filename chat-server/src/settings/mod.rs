@@ -17,6 +17,7 @@ use self::sources::{Raw, Tables};
 use crate::{
     agent::{AgentSet, RunLimits},
     auth::cookie::MIN_SECRET_BYTES,
+    context::ContextSettings,
     domain::UserRole,
     limits::{Budgets, Quota},
     memory::MemorySettings,
@@ -274,6 +275,18 @@ impl Settings {
                 set: agents,
                 limits: RunLimits {
                     tool_timeout,
+                    context: ContextSettings {
+                        budget: match raw.context_token_budget {
+                            Some(0) => {
+                                return Err(SettingsError(
+                                    "CONTEXT_TOKEN_BUDGET: expected a number of tokens above 0"
+                                        .into(),
+                                ));
+                            }
+                            budget => budget.map(i64::from),
+                        },
+                        tool_result_chars: raw.context_tool_result_chars.max(100),
+                    },
                     ..RunLimits::default()
                 },
             },

@@ -70,6 +70,8 @@ pub const ENV_VARS: &[&str] = &[
     "MEMORY_EXTRACTION",
     "JOB_LEASE",
     "JOB_CONCURRENCY",
+    "CONTEXT_TOKEN_BUDGET",
+    "CONTEXT_TOOL_RESULT_CHARS",
 ];
 
 /// Every setting as the sources name it: one flat record.
@@ -133,6 +135,8 @@ pub struct Raw {
     pub memory_extraction: String,
     pub job_lease: f64,
     pub job_concurrency: usize,
+    pub context_token_budget: Option<u32>,
+    pub context_tool_result_chars: usize,
 }
 
 /// What only the file can hold: tables.
@@ -188,6 +192,7 @@ struct Defaults {
     memory_extraction: &'static str,
     job_lease: f64,
     job_concurrency: usize,
+    context_tool_result_chars: usize,
 }
 
 impl Default for Defaults {
@@ -237,6 +242,7 @@ impl Default for Defaults {
             memory_extraction: "auto",
             job_lease: 60.0,
             job_concurrency: 4,
+            context_tool_result_chars: 2_000,
         }
     }
 }

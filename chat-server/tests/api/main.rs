@@ -15,6 +15,7 @@ mod ask;
 mod auth;
 mod chat;
 mod cli;
+mod context;
 mod fuzz;
 mod hardening;
 mod limits;

@@ -81,15 +81,30 @@ impl SqlStore {
     /// or every one, each as a word prefix. Terms are letters and digits
     /// only (`memory::recall::terms`), so they cannot be query syntax.
     fn text_query(&self, terms: &[String], all: bool) -> String {
+        // A short term as a prefix ("st*") matches a large part of every
+        // user's memories and costs as much; it must match a whole word.
+        let prefix = |t: &String| crate::memory::text::as_prefix(t);
         match self.engine() {
             Engine::Postgres => terms
                 .iter()
-                .map(|t| format!("{t}:*"))
+                .map(|t| {
+                    if prefix(t) {
+                        format!("{t}:*")
+                    } else {
+                        t.clone()
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(if all { " & " } else { " | " }),
             Engine::Sqlite => terms
                 .iter()
-                .map(|t| format!("\"{t}\"*"))
+                .map(|t| {
+                    if prefix(t) {
+                        format!("\"{t}\"*")
+                    } else {
+                        format!("\"{t}\"")
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(if all { " AND " } else { " OR " }),
         }

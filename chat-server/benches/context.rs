@@ -1,0 +1,150 @@
+//! Context benchmark: building the context a model reads for a 1,000-turn
+//! session, every turn a tool call with its result and an answer (made from
+//! the real Kenyan school rows), for a large window (gpt-4o: most turns kept
+//! verbatim) and a small one (gpt-4: most turns summarised). "First" is a
+//! session this process has not counted before (every text encoded);
+//! "next turn" is the same session one question later (its earlier texts'
+//! counts are known), which is what each turn of a live conversation costs.
+//! Distinct sessions throughout. Run: `cargo bench -p chat-server --bench context`.
+
+use std::time::{Duration, Instant};
+
+use chat_server::{
+    context::{self, ContextSettings, window::Counter},
+    domain::{Message, ToolCall, ToolResult},
+};
+use serde_json::json;
+
+const TURNS: usize = 1_000;
+const SESSIONS: usize = 40;
+
+/// (school, level, status, county, sub-county) of the Kenyan data.
+fn schools() -> Vec<[String; 5]> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../mcp-server/data/kenya_schools.csv"
+    );
+    let mut reader = csv::Reader::from_path(path).expect("the Kenyan schools");
+    reader
+        .records()
+        .filter_map(Result::ok)
+        .map(|r| [2, 3, 4, 5, 8].map(|i| r[i].to_owned()))
+        .collect()
+}
+
+/// Session `s`: `TURNS` turns, each a search with its result and an answer,
+/// then the question being answered.
+fn session(schools: &[[String; 5]], s: usize) -> Vec<Message> {
+    let mut out = Vec::with_capacity(TURNS * 4 + 1);
+    for t in 0..TURNS {
+        let at = (s * 7_919 + t * 13) % (schools.len() - 8);
+        let rows = &schools[at..at + 8];
+        let [name, _, _, county, _] = &rows[0];
+        let result = json!({
+            "total": 8,
+            "schools": rows.iter().map(|[name, level, status, county, sub]| json!({
+                "name": name, "level": level, "ownership": status, "county": county, "sub_county": sub,
+            })).collect::<Vec<_>>(),
+        });
+        let id = format!("call_{s}_{t}");
+        out.push(Message::User {
+            text: format!("Which schools are like {name} in {county}? (turn {t})"),
+        });
+        out.push(Message::Assistant {
+            text: String::new(),
+            tool_calls: vec![ToolCall {
+                id: id.clone(),
+                name: "search_schools".into(),
+                arguments: json!({ "query": name, "county": county }),
+                signature: None,
+            }],
+        });
+        out.push(Message::Tool {
+            results: vec![ToolResult {
+                call_id: id,
+                name: "search_schools".into(),
+                content: result.to_string(),
+                is_error: false,
+            }],
+        });
+        out.push(Message::Assistant {
+            text: format!(
+                "I found 8 schools like {name} in {county}: {}. Of them, {} are public. Turn {t} of session {s}.",
+                rows.iter().map(|r| r[0].as_str()).collect::<Vec<_>>().join(", "),
+                rows.iter().filter(|r| r[2] == "Public").count()
+            ),
+            tool_calls: Vec::new(),
+        });
+    }
+    out.push(Message::User {
+        text: format!("And which of those is the largest? (session {s})"),
+    });
+    out
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn report(what: &str, mut times: Vec<Duration>, tokens: i64, kept: usize) {
+    times.sort();
+    println!(
+        "{what:<44} p50 {:>9}  p99 {:>9}  max {:>9}   ({} builds; {tokens} tokens, {kept} messages kept)",
+        ms(pct(&times, 0.5)),
+        ms(pct(&times, 0.99)),
+        ms(*times.last().expect("times")),
+        times.len()
+    );
+}
+
+fn main() {
+    let schools = schools();
+    let settings = ContextSettings::default();
+    // Loads the encodings once, as the server does at start-up.
+    Counter::O200k.tokens("warm");
+    Counter::Cl100k.tokens("warm");
+    for (model, sessions) in [("gpt-4o", 0..SESSIONS), ("gpt-4", SESSIONS..2 * SESSIONS)] {
+        let counter = Counter::for_model("openai", model);
+        let budget = context::window::budget(model);
+        let (mut first, mut next) = (Vec::new(), Vec::new());
+        let (mut tokens, mut kept) = (0, 0);
+        for s in sessions {
+            let mut conversation = session(&schools, s);
+            let started = Instant::now();
+            let built = context::build(&conversation, None, counter, budget, &settings);
+            first.push(started.elapsed());
+            conversation.push(Message::Assistant {
+                text: "The largest is the first one.".into(),
+                tool_calls: Vec::new(),
+            });
+            conversation.push(Message::User {
+                text: format!("And in the county next to it? (session {s})"),
+            });
+            let started = Instant::now();
+            let built_next = context::build(&conversation, None, counter, budget, &settings);
+            next.push(started.elapsed());
+            assert!(built.tokens <= budget && built_next.tokens <= budget);
+            (tokens, kept) = (built_next.tokens, built_next.messages.len());
+        }
+        println!(
+            "{model}: budget {budget} tokens, sessions of {TURNS} turns ({} messages)",
+            TURNS * 4 + 1
+        );
+        report(
+            "  first build (no text counted before)",
+            first,
+            tokens,
+            kept,
+        );
+        report(
+            "  next turn (the same session, one turn on)",
+            next,
+            tokens,
+            kept,
+        );
+    }
+}

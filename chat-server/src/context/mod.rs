@@ -1,0 +1,468 @@
+//! The conversation a model reads, within its token budget. Every run's
+//! history passes through here (the web UI, `/chat/stream`, `/api/chat`,
+//! `/v1`, `ask`): the most recent turns go verbatim *with* their tool calls
+//! and results (results shortened, JSON kept as compact JSON), the question
+//! being answered always whole; older turns are replaced by a summary of
+//! the session (the questions asked and the key figures answered) that the
+//! runner puts into the system prompt. When a provider still finds the
+//! prompt too long, `compact` halves it and the step is asked again.
+
+pub mod window;
+
+use crate::domain::{Message, ToolResult};
+use window::{Counter, MESSAGE_OVERHEAD};
+
+/// How the context is kept (`CONTEXT_*`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextSettings {
+    /// `CONTEXT_TOKEN_BUDGET`: the conversation's tokens at most, in place of
+    /// the model's window less room for the answer and the system prompt.
+    pub budget: Option<i64>,
+    /// `CONTEXT_TOOL_RESULT_CHARS`: characters of an earlier turn's tool
+    /// result kept.
+    pub tool_result_chars: usize,
+}
+
+impl Default for ContextSettings {
+    fn default() -> Self {
+        ContextSettings {
+            budget: None,
+            tool_result_chars: 2_000,
+        }
+    }
+}
+
+/// The part of the budget the summary of older turns may take.
+const SUMMARY_SHARE: i64 = 4;
+
+/// Characters of a question or an answer kept in a summary line.
+const LINE_CHARS: usize = 240;
+
+/// What the model reads of the conversation.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Context {
+    /// The turns kept, ending with the question.
+    pub messages: Vec<Message>,
+    /// The older turns, summarised (for the system prompt).
+    pub summary: Option<String>,
+    /// Tokens of `messages` and `summary`.
+    pub tokens: i64,
+    /// Earlier turns left out of `messages`.
+    pub summarised: usize,
+}
+
+/// A turn: the user's message and what followed it.
+struct Turn<'a> {
+    messages: &'a [Message],
+}
+
+impl Turn<'_> {
+    fn question(&self) -> &str {
+        match self.messages.first() {
+            Some(Message::User { text }) => text,
+            _ => "",
+        }
+    }
+
+    /// The answer's text (its last step's).
+    fn answer(&self) -> &str {
+        self.messages
+            .iter()
+            .rev()
+            .find_map(|m| match m {
+                Message::Assistant { text, .. } if !text.trim().is_empty() => Some(text.as_str()),
+                _ => None,
+            })
+            .unwrap_or("")
+    }
+}
+
+/// `conversation` split where the user speaks (anything before the first
+/// user message counts as a turn of its own).
+fn turns(conversation: &[Message]) -> Vec<Turn<'_>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, m) in conversation.iter().enumerate() {
+        if i > start && matches!(m, Message::User { .. }) {
+            out.push(Turn {
+                messages: &conversation[start..i],
+            });
+            start = i;
+        }
+    }
+    if start < conversation.len() {
+        out.push(Turn {
+            messages: &conversation[start..],
+        });
+    }
+    out
+}
+
+/// The tokens of one message.
+pub fn message_tokens(counter: Counter, message: &Message) -> i64 {
+    MESSAGE_OVERHEAD
+        + match message {
+            Message::User { text } => counter.tokens(text),
+            Message::Assistant { text, tool_calls } => {
+                counter.tokens(text)
+                    + tool_calls
+                        .iter()
+                        .map(|c| counter.tokens(&c.name) + counter.tokens(&c.arguments.to_string()))
+                        .sum::<i64>()
+            }
+            Message::Tool { results } => results
+                .iter()
+                .map(|r| counter.tokens(&r.name) + counter.tokens(&r.content))
+                .sum(),
+        }
+}
+
+/// An earlier turn's tool output as kept: JSON as compact JSON, then cut
+/// to `max` characters.
+fn shorten(result: &ToolResult, max: usize) -> ToolResult {
+    // Only what may be laid out over lines is parsed again (once a turn per kept result).
+    let spread = result.content.len() > max || result.content.contains('\n');
+    let compact = spread
+        .then(|| serde_json::from_str::<serde_json::Value>(&result.content).ok())
+        .flatten()
+        .filter(|v| v.is_object() || v.is_array())
+        .map(|v| v.to_string());
+    let content = compact.as_deref().unwrap_or(&result.content);
+    ToolResult {
+        content: crate::agent::tools::truncate(content, max),
+        ..result.clone()
+    }
+}
+
+/// `text` on one line, at most `max` characters.
+fn clip(text: &str, max: usize) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= max {
+        return line;
+    }
+    let mut cut: String = line.chars().take(max).collect();
+    cut.push('…');
+    cut
+}
+
+/// What an answer said in brief: its first sentence and the next ones that
+/// carry a figure, within `LINE_CHARS`.
+fn gist(answer: &str) -> String {
+    let sentences: Vec<&str> = answer
+        .split_inclusive(['.', '!', '?', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && !s.starts_with('|') && !s.starts_with("---"))
+        .collect();
+    let mut out = String::new();
+    for (i, s) in sentences.iter().enumerate() {
+        if i > 0 && !s.chars().any(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        if !out.is_empty() && out.chars().count() + s.chars().count() > LINE_CHARS {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(s);
+    }
+    clip(&out, LINE_CHARS)
+}
+
+/// A turn's line in the summary.
+fn summary_line(turn: &Turn<'_>) -> String {
+    let answer = gist(turn.answer());
+    let question = clip(turn.question(), LINE_CHARS);
+    if answer.is_empty() {
+        format!("- Asked: {question}")
+    } else {
+        format!("- Asked: {question} Answered: {answer}")
+    }
+}
+
+/// The summary of `older` within `room` tokens: the earliest turns (where
+/// the user says who they are and what they are after) and the latest, the
+/// middle left out when it does not fit. `earlier` is a summary made before
+/// (by an earlier compaction), kept first.
+fn summarise(
+    counter: Counter,
+    earlier: Option<&str>,
+    older: &[Turn<'_>],
+    room: i64,
+) -> Option<String> {
+    if older.is_empty() {
+        return earlier.map(str::to_owned);
+    }
+    let mut left = room;
+    let mut head: Vec<String> = Vec::new();
+    if let Some(earlier) = earlier {
+        left -= counter.tokens(earlier);
+        head.push(earlier.to_owned());
+    }
+    let mut tail: Vec<String> = Vec::new();
+    let (mut from, mut to) = (0, older.len());
+    // From both ends alternately, so the first and the last turns are kept.
+    while from < to {
+        let take_head = head.len() <= tail.len();
+        let turn = if take_head {
+            &older[from]
+        } else {
+            &older[to - 1]
+        };
+        let line = summary_line(turn);
+        let cost = counter.tokens(&line) + 1;
+        if cost > left {
+            break;
+        }
+        left -= cost;
+        if take_head {
+            head.push(line);
+            from += 1;
+        } else {
+            tail.push(line);
+            to -= 1;
+        }
+    }
+    if from < to {
+        head.push(format!("- ({} more turns in between)", to - from));
+    }
+    tail.reverse();
+    head.extend(tail);
+    Some(head.join("\n"))
+}
+
+/// The context of `conversation` (ending with the user's message) within
+/// `budget` tokens: the last turn whole, then the turns before it newest
+/// first while they fit in what the summary leaves; the rest summarised.
+pub fn build(
+    conversation: &[Message],
+    earlier: Option<&str>,
+    counter: Counter,
+    budget: i64,
+    settings: &ContextSettings,
+) -> Context {
+    let turns = turns(conversation);
+    let Some((last, before)) = turns.split_last() else {
+        return Context::default();
+    };
+    let last_tokens: i64 = last
+        .messages
+        .iter()
+        .map(|m| message_tokens(counter, m))
+        .sum();
+    let summary_room = budget / SUMMARY_SHARE;
+    let mut left = budget - last_tokens - summary_room;
+    let mut kept: Vec<Vec<Message>> = Vec::new();
+    let mut used = last_tokens;
+    for turn in before.iter().rev() {
+        let messages: Vec<Message> = turn
+            .messages
+            .iter()
+            .map(|m| match m {
+                Message::Tool { results } => Message::Tool {
+                    results: results
+                        .iter()
+                        .map(|r| shorten(r, settings.tool_result_chars))
+                        .collect(),
+                },
+                other => other.clone(),
+            })
+            .collect();
+        let cost: i64 = messages.iter().map(|m| message_tokens(counter, m)).sum();
+        if cost > left {
+            break;
+        }
+        left -= cost;
+        used += cost;
+        kept.push(messages);
+    }
+    let summarised = before.len() - kept.len();
+    // What `kept` did not use is the summary's too.
+    let summary = summarise(
+        counter,
+        earlier,
+        &before[..summarised],
+        summary_room + left.max(0),
+    );
+    used += summary.as_deref().map_or(0, |s| counter.tokens(s));
+    let mut messages: Vec<Message> = kept.into_iter().rev().flatten().collect();
+    messages.extend(last.messages.iter().cloned());
+    Context {
+        messages,
+        summary,
+        tokens: used,
+        summarised,
+    }
+}
+
+/// A smaller context for a prompt the provider found too long: `messages`
+/// (whose tokens were `tokens`) within half of them.
+pub fn compact(
+    messages: &[Message],
+    earlier: Option<&str>,
+    counter: Counter,
+    tokens: i64,
+    settings: &ContextSettings,
+) -> Context {
+    build(messages, earlier, counter, tokens / 2, settings)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::ToolCall;
+
+    fn user(text: &str) -> Message {
+        Message::User { text: text.into() }
+    }
+
+    fn answer(text: &str) -> Message {
+        Message::Assistant {
+            text: text.into(),
+            tool_calls: Vec::new(),
+        }
+    }
+
+    fn tool_turn(question: &str, result: &str, reply: &str) -> Vec<Message> {
+        vec![
+            user(question),
+            Message::Assistant {
+                text: String::new(),
+                tool_calls: vec![ToolCall {
+                    id: "c1".into(),
+                    name: "search_schools".into(),
+                    arguments: json!({"county": "Kisumu"}),
+                    signature: None,
+                }],
+            },
+            Message::Tool {
+                results: vec![ToolResult {
+                    call_id: "c1".into(),
+                    name: "search_schools".into(),
+                    content: result.into(),
+                    is_error: false,
+                }],
+            },
+            answer(reply),
+        ]
+    }
+
+    fn total(counter: Counter, context: &Context) -> i64 {
+        context
+            .messages
+            .iter()
+            .map(|m| message_tokens(counter, m))
+            .sum::<i64>()
+            + context.summary.as_deref().map_or(0, |s| counter.tokens(s))
+    }
+
+    #[test]
+    fn a_short_conversation_is_kept_whole_with_its_tool_results_compacted() {
+        let mut conversation = tool_turn(
+            "Schools in Kisumu?",
+            "{\n  \"schools\": [ {\"name\": \"Kanyawanga\"} ]\n}",
+            "There is 1 school.",
+        );
+        conversation.push(user("Which of those has the most pupils?"));
+        let context = build(
+            &conversation,
+            None,
+            Counter::O200k,
+            10_000,
+            &ContextSettings::default(),
+        );
+        assert_eq!(context.messages.len(), 5);
+        assert_eq!(context.summary, None);
+        assert_eq!(context.summarised, 0);
+        let Message::Tool { results } = &context.messages[2] else {
+            panic!("the tool result is kept")
+        };
+        assert_eq!(results[0].content, r#"{"schools":[{"name":"Kanyawanga"}]}"#);
+        assert_eq!(context.tokens, total(Counter::O200k, &context));
+    }
+
+    #[test]
+    fn a_long_conversation_keeps_the_newest_turns_and_summarises_the_first() {
+        let mut conversation = vec![
+            user("I am a teacher in Baringo."),
+            answer("Noted: Baringo has 1,021 schools."),
+        ];
+        for i in 0..300 {
+            conversation.extend(tool_turn(
+                &format!("Question number {i} about schools?"),
+                &"x".repeat(5_000),
+                &format!("Answer {i}: there are {} schools.", i * 7),
+            ));
+        }
+        let question = "What about the latest one? ".repeat(20);
+        conversation.push(user(&question));
+        let settings = ContextSettings::default();
+        let context = build(&conversation, None, Counter::O200k, 4_000, &settings);
+        assert!(context.tokens <= 4_000, "{} tokens", context.tokens);
+        assert_eq!(context.tokens, total(Counter::O200k, &context));
+        assert_eq!(
+            context.messages.last(),
+            Some(&user(&question)),
+            "the question is whole"
+        );
+        let summary = context.summary.as_deref().unwrap_or_default();
+        assert!(summary.contains("I am a teacher in Baringo."), "{summary}");
+        assert!(summary.contains("Baringo has 1,021 schools"), "{summary}");
+        assert!(summary.contains("more turns in between"), "{summary}");
+        // The newest earlier turn is there verbatim, its result cut.
+        let Some(Message::Tool { results }) = context.messages.iter().rev().nth(2) else {
+            panic!("the last turn's tool result")
+        };
+        assert!(results[0].content.len() < 2_100);
+        assert!(
+            context
+                .messages
+                .contains(&answer("Answer 299: there are 2093 schools."))
+        );
+        assert!(context.summarised > 250);
+    }
+
+    #[test]
+    fn compaction_halves_the_prompt_and_keeps_the_earlier_summary() {
+        let mut conversation = Vec::new();
+        for i in 0..40 {
+            conversation.push(user(&format!("Question {i} about Nakuru schools")));
+            conversation.push(answer(&format!(
+                "Nakuru has {} schools of kind {i}.",
+                100 + i
+            )));
+        }
+        conversation.push(user("And now?"));
+        let tokens: i64 = conversation
+            .iter()
+            .map(|m| message_tokens(Counter::O200k, m))
+            .sum();
+        let context = compact(
+            &conversation,
+            Some("- Asked: who am I"),
+            Counter::O200k,
+            tokens,
+            &ContextSettings::default(),
+        );
+        assert!(context.tokens <= tokens / 2);
+        assert!(
+            context
+                .summary
+                .as_deref()
+                .is_some_and(|s| s.starts_with("- Asked: who am I"))
+        );
+        assert_eq!(context.messages.last(), Some(&user("And now?")));
+    }
+
+    #[test]
+    fn the_gist_of_an_answer_is_its_first_sentence_and_its_figures() {
+        assert_eq!(
+            gist(
+                "Kisumu has 1,010 schools. They are spread out. Of them, 640 are public.\n| a | b |"
+            ),
+            "Kisumu has 1,010 schools. Of them, 640 are public."
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! Long conversations, against a fake model that records every prompt: a
+//! 300-turn session never sends more than its budget, always sends the
+//! latest question whole, keeps the first turn's fact in the summary and
+//! costs about the same per turn at the end as in the middle; a follow-up's
+//! request carries the previous turn's tool call and result; a
+//! `context_length_exceeded` answer leads to a compacted retry that works.
+
+use serde_json::{Value, json};
+
+use crate::support::{FakeModel, TestApp, Turn};
+
+const BUDGET: i64 = 3_000;
+
+/// The tokens of what a request carries of the conversation, counted as the
+/// model (o200k) does: every message but the system prompt, and the
+/// summary inside the system prompt.
+fn conversation_tokens(body: &Value) -> i64 {
+    let bpe = tiktoken_rs::o200k_base_singleton();
+    let count = |text: &str| bpe.encode_ordinary(text).len() as i64;
+    let messages = body["messages"].as_array().expect("messages");
+    let summary = messages[0]["content"]
+        .as_str()
+        .and_then(|s| s.split_once("the turns since follow in full):\n"))
+        .map_or(0, |(_, summary)| count(summary));
+    summary
+        + messages[1..]
+            .iter()
+            .map(|m| {
+                let calls: i64 = m["tool_calls"].as_array().map_or(0, |calls| {
+                    calls
+                        .iter()
+                        .map(|c| count(c["function"]["arguments"].as_str().unwrap_or("")))
+                        .sum()
+                });
+                count(m["content"].as_str().unwrap_or("")) + calls
+            })
+            .sum::<i64>()
+}
+
+async fn say(app: &TestApp, message: &str, session: Option<&str>) -> Value {
+    let mut body = json!({ "message": message, "agent": "schools" });
+    if let Some(id) = session {
+        body["session_id"] = json!(id);
+    }
+    let (status, reply) = app.chat(body, None).await;
+    assert_eq!(status, 200, "{reply}");
+    reply
+}
+
+#[tokio::test]
+async fn a_300_turn_conversation_stays_within_its_budget_and_remembers_how_it_began() {
+    let fake = FakeModel::always(Turn::Text(
+        "Homa Bay county has 1,013 schools; of them 868 are public and 145 are private, and most are primary schools.",
+    ))
+    .await;
+    let app = TestApp::builder()
+        .model(&fake)
+        .set("context_token_budget", BUDGET)
+        .set("memory_enabled", false)
+        .spawn()
+        .await;
+    let first = say(
+        &app,
+        "I am the head teacher of Kanyawanga Primary School in Homa Bay.",
+        None,
+    )
+    .await;
+    let session = first["session_id"].as_str().expect("session").to_owned();
+    let mut questions = vec![String::new()];
+    for i in 2..=300 {
+        let question = format!(
+            "Turn {i}: how many schools does sub-county number {i} of Homa Bay have, by level and ownership?"
+        );
+        say(&app, &question, Some(&session)).await;
+        questions.push(question);
+    }
+    let bodies = fake.bodies().await;
+    assert_eq!(bodies.len(), 300);
+    let sizes: Vec<i64> = bodies.iter().map(conversation_tokens).collect();
+    let largest = sizes.iter().max().copied().unwrap_or_default();
+    assert!(
+        largest <= BUDGET,
+        "a request carried {largest} tokens of conversation"
+    );
+    for (i, body) in bodies.iter().enumerate().skip(1) {
+        let messages = body["messages"].as_array().expect("messages");
+        let last = messages.last().expect("a message");
+        assert_eq!(last["role"], "user");
+        assert_eq!(
+            last["content"],
+            questions[i].as_str(),
+            "turn {}: the question whole",
+            i + 1
+        );
+    }
+    let system = bodies[299]["messages"][0]["content"]
+        .as_str()
+        .expect("system");
+    assert!(
+        system.contains("I am the head teacher of Kanyawanga Primary School in Homa Bay."),
+        "the first turn survives in the summary: {system}"
+    );
+    // Flat: the last turns cost what the turns at 100 did, not three times as much.
+    let (middle, end) = (sizes[100], sizes[299]);
+    assert!(
+        end as f64 <= middle as f64 * 1.1,
+        "turn 101 sent {middle} tokens, turn 300 {end}"
+    );
+    assert!(
+        sizes[20] < sizes[100] || sizes[100] > BUDGET / 2,
+        "{sizes:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_follow_up_sees_the_tool_result_of_the_turn_before() {
+    let fake = FakeModel::start(vec![
+        Turn::Calls(vec![(
+            "call_k",
+            "search_schools",
+            json!({ "query": "bakwanim" }),
+        )]),
+        Turn::Text("There is one: Bakwanin, in Baringo."),
+        Turn::Text("It is a public primary school."),
+    ])
+    .await;
+    let app = TestApp::builder().model(&fake).spawn().await;
+    let first = say(&app, "Find Bakwanin school", None).await;
+    let session = first["session_id"].as_str().expect("session").to_owned();
+    say(&app, "Which of those is public?", Some(&session)).await;
+    let bodies = fake.bodies().await;
+    let follow_up = bodies.last().expect("the follow-up request");
+    let messages = follow_up["messages"].as_array().expect("messages");
+    let roles: Vec<&str> = messages.iter().filter_map(|m| m["role"].as_str()).collect();
+    assert_eq!(
+        roles,
+        ["system", "user", "assistant", "tool", "assistant", "user"]
+    );
+    assert_eq!(messages[2]["tool_calls"][0]["id"], "call_k");
+    assert_eq!(
+        messages[2]["tool_calls"][0]["function"]["name"],
+        "search_schools"
+    );
+    assert_eq!(messages[3]["tool_call_id"], "call_k");
+    let result = messages[3]["content"].as_str().expect("the tool result");
+    assert!(
+        result.contains("KE-1") && result.contains("Baringo"),
+        "{result}"
+    );
+    assert_eq!(
+        messages[4]["content"],
+        "There is one: Bakwanin, in Baringo."
+    );
+}
+
+#[tokio::test]
+async fn a_prompt_the_model_finds_too_long_is_compacted_and_asked_again() {
+    let too_long = json!({ "error": {
+        "message": "This model's maximum context length is 8192 tokens. However, your messages resulted in 9120 tokens. Please reduce the length of the messages.",
+        "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded" } });
+    let mut script: Vec<Turn> = (0..12)
+        .map(|_| Turn::Text("Baringo has 1,021 schools, 950 of them public."))
+        .collect();
+    script.push(Turn::Status(400, Vec::new(), too_long.to_string()));
+    script.push(Turn::Text("Compacted and answered."));
+    let fake = FakeModel::start(script).await;
+    let app = TestApp::builder()
+        .model(&fake)
+        .set("memory_enabled", false)
+        .spawn()
+        .await;
+    let first = say(
+        &app,
+        "Tell me about schools in Baringo, my home county.",
+        None,
+    )
+    .await;
+    let session = first["session_id"].as_str().expect("session").to_owned();
+    for i in 1..12 {
+        say(
+            &app,
+            &format!("And question {i} about Baringo?"),
+            Some(&session),
+        )
+        .await;
+    }
+    let reply = say(&app, "And the last question?", Some(&session)).await;
+    assert_eq!(reply["message"], "Compacted and answered.", "{reply}");
+    let bodies = fake.bodies().await;
+    assert_eq!(bodies.len(), 14, "the refused prompt and its retry");
+    let (refused, retried) = (&bodies[12], &bodies[13]);
+    let (before, after) = (conversation_tokens(refused), conversation_tokens(retried));
+    assert!(
+        after <= before / 2,
+        "{before} tokens refused, {after} retried"
+    );
+    let retried_messages = retried["messages"].as_array().expect("messages");
+    assert_eq!(
+        retried_messages.last().and_then(|m| m["content"].as_str()),
+        Some("And the last question?")
+    );
+    let system = retried_messages[0]["content"].as_str().expect("system");
+    assert!(system.contains("my home county"), "{system}");
+    let saved = app.session(&session).await;
+    let last = saved["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .expect("messages");
+    assert_eq!(last["content"], "Compacted and answered.");
+}
