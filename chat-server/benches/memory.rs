@@ -243,6 +243,7 @@ async fn ttft(
         ms(pct(&took, 0.99)),
         took.len()
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::main]
@@ -284,4 +285,5 @@ async fn main() {
         &schools,
     )
     .await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
