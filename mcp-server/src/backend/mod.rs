@@ -111,6 +111,14 @@ pub struct GroupAggregate {
     pub enrolment: u64,
     /// Sum over schools that report teachers (0 when none do).
     pub teachers: u64,
+    /// Schools that report both enrolment and teachers, more than 0 of each:
+    /// the only ones a pupil-teacher ratio may be computed over (the data's
+    /// rule; its count of such Florida schools, 3,755, leaves out those
+    /// reporting 0 pupils).
+    pub schools_in_ratio: u64,
+    /// Enrolment and teachers summed over those schools.
+    pub ratio_enrolment: u64,
+    pub ratio_teachers: u64,
     /// Kenyan schools in the group (which have no enrolment or teacher figures).
     pub kenya_schools: u64,
 }

@@ -394,7 +394,10 @@ impl EmisBackend for PostgresBackend {
         let mut qb = QueryBuilder::<Postgres>::new(format!(
             "SELECT {key} AS key, count(*) AS schools, count(enrolment) AS with_enrolment, \
              count(teachers) AS with_teachers, coalesce(sum(enrolment), 0)::bigint AS enrolment, \
-             coalesce(sum(teachers), 0)::bigint AS teachers, count(*) FILTER (WHERE country = 'KE') AS kenya \
+             coalesce(sum(teachers), 0)::bigint AS teachers, count(*) FILTER (WHERE country = 'KE') AS kenya, \
+             count(*) FILTER (WHERE enrolment > 0 AND teachers > 0) AS in_ratio, \
+             coalesce(sum(enrolment) FILTER (WHERE enrolment > 0 AND teachers > 0), 0)::bigint AS ratio_enrolment, \
+             coalesce(sum(teachers) FILTER (WHERE enrolment > 0 AND teachers > 0), 0)::bigint AS ratio_teachers \
              FROM emis_schools WHERE true"
         ));
         push_filter(&mut qb, filter);
@@ -411,6 +414,9 @@ impl EmisBackend for PostgresBackend {
                     enrolment: row.try_get::<i64, _>("enrolment")? as u64,
                     teachers: row.try_get::<i64, _>("teachers")? as u64,
                     kenya_schools: row.try_get::<i64, _>("kenya")? as u64,
+                    schools_in_ratio: row.try_get::<i64, _>("in_ratio")? as u64,
+                    ratio_enrolment: row.try_get::<i64, _>("ratio_enrolment")? as u64,
+                    ratio_teachers: row.try_get::<i64, _>("ratio_teachers")? as u64,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()?;

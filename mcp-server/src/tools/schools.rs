@@ -110,8 +110,11 @@ pub struct StatisticsGroup {
     pub enrolment: Option<u64>,
     /// Full-time-equivalent teachers, summed over the schools that report them; null when none does.
     pub teachers: Option<u64>,
-    /// enrolment / teachers (two decimals); null when either is unknown.
+    /// Pupils per teacher (two decimals) over the schools that report both
+    /// figures, more than 0 of each (`schools_in_ratio`); null when none does.
     pub pupil_teacher_ratio: Option<f64>,
+    /// Schools the ratio is computed over.
+    pub schools_in_ratio: u64,
     pub schools_reporting_enrolment: u64,
     pub schools_reporting_teachers: u64,
     /// Why a figure is null or covers only part of the group.
@@ -269,6 +272,9 @@ impl EmisServer {
             total.schools_reporting_teachers += g.schools_reporting_teachers;
             total.enrolment += g.enrolment;
             total.teachers += g.teachers;
+            total.schools_in_ratio += g.schools_in_ratio;
+            total.ratio_enrolment += g.ratio_enrolment;
+            total.ratio_teachers += g.ratio_teachers;
         }
         Ok(Json(StatisticsResult {
             group_by,
@@ -357,20 +363,22 @@ fn explain(g: &GroupAggregate) -> StatisticsGroup {
     };
     let enrolment = figure("enrolment", g.schools_reporting_enrolment, g.enrolment);
     let teachers = figure("teachers", g.schools_reporting_teachers, g.teachers);
-    let pupil_teacher_ratio = match (enrolment, teachers) {
-        (Some(e), Some(t)) if t > 0 => Some(round2(e as f64 / t as f64)),
-        (Some(_), Some(_)) => {
-            notes
-                .push("pupil_teacher_ratio: not available; the reported teacher count is 0".into());
-            None
+    // Over the schools that report both figures, more than 0 of each, only
+    // (the data's rule): sums over different sets of schools make no ratio.
+    let pupil_teacher_ratio = if g.schools_in_ratio > 0 && g.ratio_teachers > 0 {
+        if g.schools_in_ratio < g.schools {
+            notes.push(format!(
+                "pupil_teacher_ratio: over the {} of {} schools that report both pupils and teachers (more than 0 of each)",
+                g.schools_in_ratio, g.schools
+            ));
         }
-        _ => {
-            notes.push(
-                "pupil_teacher_ratio: not available; it needs both enrolment and teacher figures"
-                    .into(),
-            );
-            None
-        }
+        Some(round2(g.ratio_enrolment as f64 / g.ratio_teachers as f64))
+    } else {
+        notes.push(match (enrolment, teachers) {
+            (Some(_), Some(_)) => "pupil_teacher_ratio: not available; no school reports both pupils and teachers (more than 0 of each)".into(),
+            _ => "pupil_teacher_ratio: not available; it needs both enrolment and teacher figures".into(),
+        });
+        None
     };
     StatisticsGroup {
         key: g.key.clone(),
@@ -378,6 +386,7 @@ fn explain(g: &GroupAggregate) -> StatisticsGroup {
         enrolment,
         teachers,
         pupil_teacher_ratio,
+        schools_in_ratio: g.schools_in_ratio,
         schools_reporting_enrolment: g.schools_reporting_enrolment,
         schools_reporting_teachers: g.schools_reporting_teachers,
         notes,

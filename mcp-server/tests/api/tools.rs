@@ -271,38 +271,86 @@ async fn florida_statistics_by_county_match_sums_from_the_raw_file(app: TestApp)
             json!({ "group_by": "county", "country": "US", "limit": 500 }),
         )
         .await;
-    let mut expected: BTreeMap<&str, (u64, u64, u64, u64, u64)> = BTreeMap::new();
+    // (schools, enrolment, teachers, reporting enrolment, reporting teachers,
+    // and for the ratio, by the data's rule, only the schools that report
+    // both, more than 0 of each: their enrolment, their teachers, how many).
+    let mut expected: BTreeMap<&str, [u64; 8]> = BTreeMap::new();
     for r in raw::schools().iter().filter(|r| r.country == "US") {
         let e = expected.entry(r.county.as_str()).or_default();
-        e.0 += 1;
+        e[0] += 1;
         if let Some(n) = r.enrolment {
-            e.1 += n;
-            e.3 += 1;
+            e[1] += n;
+            e[3] += 1;
         }
         if let Some(n) = r.teachers {
-            e.2 += n;
-            e.4 += 1;
+            e[2] += n;
+            e[4] += 1;
+        }
+        if let (Some(pupils), Some(teachers)) = (r.enrolment, r.teachers)
+            && pupils > 0
+            && teachers > 0
+        {
+            e[5] += pupils;
+            e[6] += teachers;
+            e[7] += 1;
         }
     }
     let groups = result["groups"].as_array().expect("groups");
     assert_eq!(groups.len(), expected.len());
     assert_eq!(result["total_groups"], expected.len() as u64);
+    let mut ratios = BTreeMap::new();
     for group in groups {
         let county = group["key"].as_str().expect("key");
-        let (schools, enrolment, teachers, with_e, with_t) = expected[county];
+        let [
+            schools,
+            enrolment,
+            teachers,
+            with_e,
+            with_t,
+            ratio_e,
+            ratio_t,
+            in_ratio,
+        ] = expected[county];
         assert_eq!(group["schools"], schools, "{county}");
         assert_eq!(group["enrolment"], enrolment, "{county}");
         assert_eq!(group["teachers"], teachers, "{county}");
         assert_eq!(group["schools_reporting_enrolment"], with_e, "{county}");
         assert_eq!(group["schools_reporting_teachers"], with_t, "{county}");
-        let ratio = (enrolment as f64 / teachers as f64 * 100.0).round() / 100.0;
+        assert_eq!(group["schools_in_ratio"], in_ratio, "{county}");
+        let ratio = (ratio_e as f64 / ratio_t as f64 * 100.0).round() / 100.0;
         assert_eq!(
             group["pupil_teacher_ratio"].as_f64(),
             Some(ratio),
             "{county}"
         );
+        if in_ratio < schools {
+            let notes = group["notes"].to_string();
+            assert!(
+                notes.contains(&format!("over the {in_ratio} of {schools} schools")),
+                "{county}: {notes}"
+            );
+        }
+        ratios.insert(county.to_owned(), ratio);
     }
-    let total_enrolment: u64 = expected.values().map(|e| e.1).sum();
+    // Hendry: the Digital Academy of Florida reports 6,396 pupils and 0
+    // teachers; summing the two figures over different schools gave 37.97.
+    assert!(
+        (ratios["HENDRY"] - 20.6).abs() < 0.1,
+        "Hendry {}",
+        ratios["HENDRY"]
+    );
+    assert!(
+        (ratios["MIAMI-DADE"] - 19.0).abs() < 0.1,
+        "Miami-Dade {}",
+        ratios["MIAMI-DADE"]
+    );
+    let in_ratio: u64 = expected.values().map(|e| e[7]).sum();
+    assert_eq!(result["total"]["schools_in_ratio"], in_ratio);
+    assert_eq!(
+        in_ratio, 3_755,
+        "the data's README: 3,755 schools have a ratio"
+    );
+    let total_enrolment: u64 = expected.values().map(|e| e[1]).sum();
     assert_eq!(result["total"]["enrolment"], total_enrolment);
     assert!(
         total_enrolment > 2_800_000 && total_enrolment < 2_900_000,

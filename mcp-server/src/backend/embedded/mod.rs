@@ -418,6 +418,14 @@ impl EmisBackend for EmbeddedBackend {
                 group.schools_reporting_teachers += 1;
                 group.teachers += u64::from(t);
             }
+            if let (Some(e), Some(t)) = (school.enrolment, school.teachers)
+                && e > 0
+                && t > 0
+            {
+                group.schools_in_ratio += 1;
+                group.ratio_enrolment += u64::from(e);
+                group.ratio_teachers += u64::from(t);
+            }
         }
         let mut groups: Vec<GroupAggregate> = groups.into_values().collect();
         sort_groups(&mut groups);
