@@ -18,10 +18,9 @@ use super::{
     AgentDef, AgentSet, RunEvent,
     memory::{Recollection, UserMemory},
     tools::ToolExecutor,
-    tools::truncate,
 };
 use crate::{
-    context::{self, Context, ContextSettings, window::Counter},
+    context::{self, Context, ContextSettings, truncate, window::Counter},
     domain::{Message, ToolCall, ToolResult, ToolSpec},
     providers::{ChatRequest, LlmProvider, ProviderError, ProviderEvent, registry::Registry},
 };
@@ -256,16 +255,15 @@ impl AgentRunner {
         }
     }
 
-    /// The model `agent` (the entry agent when `None`) would answer with,
-    /// its provider's name, and how its prompts are counted.
-    fn model_of(&self, agent: &AgentDef) -> (String, String, Counter) {
+    /// The model `agent` answers with, and how its prompts are counted.
+    fn model_of(&self, agent: &AgentDef) -> (String, Counter) {
         let provider = self.provider_for(agent);
         let model = agent
             .model
             .clone()
             .unwrap_or_else(|| provider.model().to_owned());
         let counter = Counter::for_model(provider.name(), &model);
-        (provider.name().to_owned(), model, counter)
+        (model, counter)
     }
 
     /// The tokens `agent`'s prompt takes before the conversation: its
@@ -299,7 +297,7 @@ impl AgentRunner {
         let agent = agent
             .and_then(|a| self.agents.get(a))
             .unwrap_or(self.agents.entry());
-        let (_, model, counter) = self.model_of(agent);
+        let (model, counter) = self.model_of(agent);
         let extra = instructions.map_or(0, |i| counter.tokens(i));
         let budget = match self.limits.context.budget {
             Some(budget) => budget,
@@ -349,7 +347,7 @@ impl AgentRunner {
                     // Too long for the model after all: once, the prompt
                     // halved (older turns into the summary) and asked again.
                     if let Err(ProviderError::ContextTooLong { message }) = &opened && !compacted {
-                        let (_, _, counter) = self.model_of(&agent);
+                        let (_, counter) = self.model_of(&agent);
                         let tokens = messages.iter().map(|m| context::message_tokens(counter, m)).sum::<i64>()
                             + extra.summary.as_deref().map_or(0, |s| counter.tokens(s));
                         let smaller = context::compact(&messages, extra.summary.as_deref(), counter, tokens, &self.limits.context);

@@ -1,6 +1,5 @@
 //! How the agents reach tools: the `ToolExecutor` they call (the MCP
-//! client pool, `Toolbox`, in production), and the cut that keeps a tool's
-//! output within the model's budget.
+//! client pool, `Toolbox`, in production).
 
 use async_trait::async_trait;
 
@@ -30,17 +29,4 @@ impl ToolExecutor for Toolbox {
     async fn health(&self) -> Vec<(String, bool)> {
         Toolbox::health(self).await
     }
-}
-
-/// Cuts `text` to `max` characters, saying how much was left out.
-pub fn truncate(text: &str, max: usize) -> String {
-    let total = text.chars().count();
-    if total <= max {
-        return text.to_owned();
-    }
-    let kept: String = text.chars().take(max).collect();
-    format!(
-        "{kept}\n[output truncated: {} of {total} characters shown]",
-        max
-    )
 }

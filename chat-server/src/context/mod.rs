@@ -129,9 +129,22 @@ fn shorten(result: &ToolResult, max: usize) -> ToolResult {
         .map(|v| v.to_string());
     let content = compact.as_deref().unwrap_or(&result.content);
     ToolResult {
-        content: crate::agent::tools::truncate(content, max),
+        content: truncate(content, max),
         ..result.clone()
     }
+}
+
+/// Cuts `text` to `max` characters, saying how much was left out.
+pub fn truncate(text: &str, max: usize) -> String {
+    let total = text.chars().count();
+    if total <= max {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(max).collect();
+    format!(
+        "{kept}\n[output truncated: {} of {total} characters shown]",
+        max
+    )
 }
 
 /// `text` on one line, at most `max` characters.

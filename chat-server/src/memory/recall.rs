@@ -8,8 +8,7 @@
 
 use crate::{
     domain::Profile,
-    memory::text,
-    store::memories::{Candidate, Memory, MemoryKind, Retention},
+    store::memories::{Candidate, Memory, MemoryKind, Retention, as_prefix},
 };
 
 /// At most this many memories go into one prompt.
@@ -42,7 +41,7 @@ fn matching(candidates: &[Candidate], terms: &[String]) -> Vec<f64> {
                 .map(|t| {
                     c.matched
                         && words.iter().any(|w| {
-                            if text::as_prefix(t) {
+                            if as_prefix(t) {
                                 w.starts_with(t.as_str())
                             } else {
                                 w == t

@@ -45,15 +45,6 @@ pub fn terms(text: &str) -> Vec<String> {
     out
 }
 
-/// Terms this long are searched as word prefixes ("school" finds
-/// "schools"); shorter ones only as whole words.
-const MIN_PREFIX: usize = 4;
-
-/// Whether `term` is searched as a word prefix.
-pub fn as_prefix(term: &str) -> bool {
-    term.chars().count() >= MIN_PREFIX
-}
-
 /// Tokens of `text` as OpenAI's o200k encoding counts them: the vendors'
 /// own tokenizers differ a little, so budgets built on it are estimates
 /// with room to spare. The ranks are loaded once per process.

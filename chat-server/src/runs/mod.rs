@@ -205,7 +205,7 @@ impl Runs {
             None => None,
         };
         let runner = &self.runner;
-        let plan = turn::plan(request, existing, &runner.agents().entry().name, |agent| {
+        let mut plan = turn::plan(request, existing, &runner.agents().entry().name, |agent| {
             let provider = runner.provider_for_name(agent);
             let model = runner
                 .agents()
@@ -214,7 +214,6 @@ impl Runs {
                 .unwrap_or_else(|| provider.model().to_owned());
             (provider.name().to_owned(), model)
         });
-        let mut plan = plan;
         let reserve = match &self.remembering {
             Some(r) if plan.memory => r.memories.settings().token_budget,
             _ => 0,

@@ -12,6 +12,16 @@ use crate::domain::Profile;
 /// The owner of the local user's memories (an install without auth).
 pub const LOCAL_OWNER: &str = "";
 
+/// Search terms this long match as word prefixes ("school" finds
+/// "schools"); shorter ones only whole words (as a prefix, "st" would match
+/// a large part of every user's memories, and cost as much).
+const MIN_PREFIX: usize = 4;
+
+/// Whether search term `term` matches as a word prefix.
+pub fn as_prefix(term: &str) -> bool {
+    term.chars().count() >= MIN_PREFIX
+}
+
 /// What a memory is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -13,7 +13,7 @@ use crate::{
         StoreResult,
         memories::{
             Added, Candidate, Memory, MemoryChange, MemoryCounts, MemoryKind, MemoryStore,
-            NewMemory, Origin, Retention, Source, Windows,
+            NewMemory, Origin, Retention, Source, Windows, as_prefix,
         },
     },
 };
@@ -81,9 +81,7 @@ impl SqlStore {
     /// or every one, each as a word prefix. Terms are letters and digits
     /// only (`memory::recall::terms`), so they cannot be query syntax.
     fn text_query(&self, terms: &[String], all: bool) -> String {
-        // A short term as a prefix ("st*") matches a large part of every
-        // user's memories and costs as much; it must match a whole word.
-        let prefix = |t: &String| crate::memory::text::as_prefix(t);
+        let prefix = |t: &String| as_prefix(t);
         match self.engine() {
             Engine::Postgres => terms
                 .iter()
