@@ -242,8 +242,9 @@ async fn forget_and_delete_take_a_memory_out_of_every_later_prompt() {
     );
 }
 
-#[tokio::test]
-async fn a_temporary_chat_reads_and_writes_no_memory() {
+/// An app learning by the rules, whose local user has pinned "I like maps";
+/// its fake model answers "Fine." to everything.
+async fn with_a_pinned_memory() -> (FakeModel, TestApp) {
     let fake = FakeModel::always(Turn::Text("Fine.")).await;
     let app = TestApp::builder()
         .model(&fake)
@@ -257,6 +258,12 @@ async fn a_temporary_chat_reads_and_writes_no_memory() {
         Some(json!({ "text": "I like maps", "retention": "pinned" })),
     )
     .await;
+    (fake, app)
+}
+
+#[tokio::test]
+async fn a_temporary_chat_reads_and_writes_no_memory() {
+    let (fake, app) = with_a_pinned_memory().await;
     let (status, reply) = app
         .chat(
             json!({ "message": "Remember that I work in Nakuru", "temporary": true }),
@@ -616,19 +623,7 @@ async fn with_memory_off_on_the_server_runs_neither_read_nor_write_it() {
 
 #[tokio::test]
 async fn memory_off_for_a_user_keeps_their_profile_but_no_memories() {
-    let fake = FakeModel::always(Turn::Text("Fine.")).await;
-    let app = TestApp::builder()
-        .model(&fake)
-        .set("memory_extraction", "rules")
-        .spawn()
-        .await;
-    app.call(
-        Method::POST,
-        "/api/memory",
-        None,
-        Some(json!({ "text": "I like maps", "retention": "pinned" })),
-    )
-    .await;
+    let (fake, app) = with_a_pinned_memory().await;
     let (status, body, _) = app
         .call(
             Method::PUT,
