@@ -1,11 +1,12 @@
 //! Memory benchmark. (1) The recollection a turn's prompt is built with
-//! (profile, full-text candidates, scoring, budget, prompt text) for a user
+//! (profile, the version check, the recall index's candidates, scoring,
+//! budget, prompt text) for a user
 //! with 10,000 memories among 19,000 of other users, over 1,000 distinct
 //! questions: p50, p99, max, on SQLite and, with `BENCH_DATABASE_URL`, on
 //! PostgreSQL. (2) Time to first token through the chat server with memory
 //! off, on without extraction, and on with a model extracting after every
-//! turn (a fake model that takes 300 ms to extract): the extraction job
-//! must not show in it. Memory texts and questions are made from the real
+//! turn (a fake model that takes 300 ms to extract), both memory-on runs
+//! recalling the same memory: the extraction job must not show in it. Memory texts and questions are made from the real
 //! Kenyan school names and counties. Run: `cargo bench -p chat-server --bench memory`.
 
 use std::{
@@ -131,9 +132,13 @@ async fn recall(name: &str, store: Arc<SqlStore>, schools: &[(String, String, St
         .collect();
     let mut took = Vec::with_capacity(QUESTIONS);
     let (mut used, mut tokens) = (0, 0);
+    let mut first = Duration::ZERO;
     for (i, question) in questions.iter().enumerate() {
         let started = Instant::now();
         let recollection = run.recall(question).await;
+        if i == 0 {
+            first = started.elapsed();
+        }
         if i >= 100 {
             took.push(started.elapsed());
             used += recollection.memories.len();
@@ -141,9 +146,19 @@ async fn recall(name: &str, store: Arc<SqlStore>, schools: &[(String, String, St
         }
     }
     took.sort();
+    // After a change the next prompt rebuilds the user's index.
+    let mut rebuilt = Vec::new();
+    for (i, question) in questions.iter().take(21).enumerate() {
+        add(&store, &me, &format!("A new note, number {i}"), now_ms()).await;
+        let started = Instant::now();
+        run.recall(question).await;
+        rebuilt.push(started.elapsed());
+    }
+    rebuilt.sort();
     println!(
         "{name}: prompt with {MINE} memories of the user ({THEIRS} of others; filled in {:.1} s): \
-         p50 {}, p95 {}, p99 {}, max {} over {QUESTIONS} distinct questions; {:.1} memories and {} tokens a prompt on average",
+         p50 {}, p95 {}, p99 {}, max {} over {QUESTIONS} distinct questions; {:.1} memories and {} tokens a prompt on average; \
+         the first prompt (builds the index) {}, a prompt after a memory was added (rebuilds it) p50 {} over {}",
         filled.as_secs_f64(),
         ms(pct(&took, 0.5)),
         ms(pct(&took, 0.95)),
@@ -151,6 +166,9 @@ async fn recall(name: &str, store: Arc<SqlStore>, schools: &[(String, String, St
         ms(*took.last().expect("timings")),
         used as f64 / QUESTIONS as f64,
         tokens / QUESTIONS as i64,
+        ms(first),
+        ms(pct(&rebuilt, 0.5)),
+        rebuilt.len(),
     );
 }
 
@@ -190,6 +208,7 @@ async fn ttft(
     name: &str,
     model: &str,
     memory: &[(&str, serde_json::Value)],
+    seeded: bool,
     schools: &[(String, String, String)],
 ) {
     let dir = std::env::temp_dir().join(format!("mas-bench-memory-{}", uuid::Uuid::new_v4()));
@@ -207,9 +226,22 @@ async fn ttft(
     let app = Application::build(Settings::from_figment(&figment).expect("settings"))
         .await
         .expect("app");
-    let url = format!("http://{}/chat/stream", app.local_addr().expect("addr"));
+    let base = format!("http://{}", app.local_addr().expect("addr"));
+    let url = format!("{base}/chat/stream");
     tokio::spawn(app.serve(tokio_util::sync::CancellationToken::new()));
     let client = reqwest::Client::new();
+    if seeded {
+        // What the extraction learns at the first turn, there from the
+        // start: both memory-on runs recall the same memory, and differ
+        // only in the job that runs after each turn.
+        let saved = client
+            .post(format!("{base}/api/memory"))
+            .json(&json!({ "text": "I work in Kisumu", "kind": "profile" }))
+            .send()
+            .await
+            .expect("post");
+        assert!(saved.status().is_success(), "{}", saved.status());
+    }
     let mut took = Vec::new();
     for (i, (school, county, _)) in schools.iter().step_by(11).take(220).enumerate() {
         let message = format!("I work in {county}. How many pupils does {school} have?");
@@ -268,6 +300,7 @@ async fn main() {
         "memory off",
         &model,
         &[("memory_enabled", json!(false))],
+        false,
         &schools,
     )
     .await;
@@ -275,6 +308,7 @@ async fn main() {
         "memory on, no extraction",
         &model,
         &[("memory_extraction", json!("off"))],
+        true,
         &schools,
     )
     .await;
@@ -282,6 +316,7 @@ async fn main() {
         "memory on, the model extracts after every turn",
         &model,
         &[("memory_extraction", json!("auto"))],
+        true,
         &schools,
     )
     .await;

@@ -4,13 +4,15 @@
 //! `Memories` is the one way in: what the API and the Memory page do (list,
 //! search, add, edit, delete, export; the profile), bounded and checked
 //! here; `for_run` binds it to one user for one run (`tools::RunMemory`,
-//! the agents' recollection and memory tools). `recall` picks what goes
-//! into a prompt, `text` reads words and counts tokens, `profiles` caches
-//! profiles (Redis or in process), and `extract` is the job that learns
-//! new memories after each finished turn. Every call names its owner; the
+//! the agents' recollection and memory tools). `index` holds each user's
+//! recallable memories by word, `recall` picks what goes into a prompt,
+//! `text` reads words and counts tokens, `profiles` caches profiles (Redis
+//! or in process), and `extract` is the job that learns new memories after
+//! each finished turn. Every call names its owner; the
 //! store holds nothing that is not scoped by one.
 
 pub mod extract;
+pub mod index;
 pub mod profiles;
 pub mod recall;
 pub mod text;
@@ -159,6 +161,7 @@ fn checked_text(text: &str) -> MemoryResult<&str> {
 
 pub struct Memories {
     store: Arc<dyn MemoryStore>,
+    index: index::RecallIndex,
     profiles: Profiles,
     settings: MemorySettings,
     known: KnownValues,
@@ -173,6 +176,7 @@ impl Memories {
     ) -> Arc<Self> {
         Arc::new(Memories {
             store,
+            index: index::RecallIndex::default(),
             profiles,
             settings,
             known,
@@ -189,6 +193,10 @@ impl Memories {
 
     pub(crate) fn store(&self) -> &Arc<dyn MemoryStore> {
         &self.store
+    }
+
+    pub(crate) fn index(&self) -> &index::RecallIndex {
+        &self.index
     }
 
     /// `owner`'s memory bound for one run in `session_id`; `None` when
@@ -254,7 +262,11 @@ impl Memories {
             .add_memory(&new, self.settings.max_per_user, &self.settings.windows)
             .await?
         {
-            Added::New(memory) | Added::Merged(memory) => Ok(memory),
+            Added::New(memory) => Ok(memory),
+            Added::Merged(memory) => {
+                self.index.refreshed(&memory);
+                Ok(memory)
+            }
             Added::Full => Err(MemoryError::Full(self.settings.max_per_user)),
         }
     }

@@ -1,15 +1,24 @@
 //! Which memories go into a prompt, and how they read there. Candidates
-//! (the store's full-text matches, pinned and profile memories, the most
-//! recently used; a bounded few hundred) are scored by how well they match
+//! (`index`: the user's memories that hold the question's words, pinned and
+//! profile memories, the most recently used; a bounded few hundred) are scored by how well they match
 //! the question's words (each word weighted by how rare it is among them),
 //! retention, recency and use, then taken best first while they fit the
 //! token budget; the profile and the chosen memories become a section of
 //! the system prompt.
 
+use super::index::fold;
 use crate::{
     domain::Profile,
-    store::memories::{Candidate, Memory, MemoryKind, Retention, as_prefix},
+    store::memories::{Memory, MemoryKind, Retention, as_prefix},
 };
+
+/// A memory that may be recalled, and whether it matched the question's
+/// words (`matching` scores how well).
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub memory: Memory,
+    pub matched: bool,
+}
 
 /// At most this many memories go into one prompt.
 pub const MAX_RECALLED: usize = 20;
@@ -19,13 +28,15 @@ const LINE_TOKENS: i64 = 6;
 
 const DAY_MS: f64 = 86_400_000.0;
 
-/// How well each candidate's words match `terms` (each as a word prefix),
+/// How well each candidate's words match `terms` (folded; the longer as
+/// word prefixes),
 /// from 0 to 1: the matched terms' weights over all terms' weights, a term
 /// weighing more the fewer candidates have it.
 fn matching(candidates: &[Candidate], terms: &[String]) -> Vec<f64> {
     if terms.is_empty() {
         return vec![0.0; candidates.len()];
     }
+    let terms: Vec<String> = terms.iter().map(|t| fold(t)).collect();
     let has: Vec<Vec<bool>> = candidates
         .iter()
         .map(|c| {
@@ -34,7 +45,7 @@ fn matching(candidates: &[Candidate], terms: &[String]) -> Vec<f64> {
                 .text
                 .split(|ch: char| !ch.is_alphanumeric())
                 .filter(|w| !w.is_empty())
-                .map(str::to_lowercase)
+                .map(fold)
                 .collect();
             terms
                 .iter()

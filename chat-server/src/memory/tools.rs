@@ -20,9 +20,9 @@ use crate::{
     },
 };
 
-/// Candidates asked of the store for one recollection: matches of the
+/// Candidates taken from the index for one recollection: matches of the
 /// question's words, and standing (pinned, profile, recent) ones.
-const CANDIDATES: (i64, i64) = (200, 32);
+const CANDIDATES: (usize, usize) = (200, 32);
 
 /// Memories one `recall` call answers with.
 const RECALL_RESULTS: usize = 10;
@@ -114,20 +114,18 @@ impl RunMemory {
         self.enabled.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Counts the use of `chosen` off the answer's path.
+    /// Counts the use of `chosen`: in this replica's index at once, in the
+    /// store off the answer's path.
     fn mark_used(&self, chosen: &[Memory]) {
         if chosen.is_empty() {
             return;
         }
         let ids: Vec<String> = chosen.iter().map(|m| m.id.clone()).collect();
+        let (at, windows) = (now_ms(), self.memories.settings().windows);
+        self.memories.index().used(&self.owner, &ids, at, &windows);
         let (memories, owner) = (self.memories.clone(), self.owner.clone());
         tokio::spawn(async move {
-            let windows = memories.settings().windows;
-            if let Err(e) = memories
-                .store()
-                .mark_used(&owner, &ids, now_ms(), &windows)
-                .await
-            {
+            if let Err(e) = memories.store().mark_used(&owner, &ids, at, &windows).await {
                 tracing::warn!(error = %e, "counting memory uses failed");
             }
         });
@@ -143,11 +141,12 @@ impl RunMemory {
     ) -> Result<Vec<Memory>, crate::store::StoreError> {
         let now = now_ms();
         let terms = text::terms(question);
-        let candidates = self
+        let index = self
             .memories
-            .store()
-            .recall_candidates(&self.owner, &terms, Some(&self.session_id), now, CANDIDATES)
+            .index()
+            .of(self.memories.store().as_ref(), &self.owner, now)
             .await?;
+        let candidates = index.candidates(&terms, Some(&self.session_id), now, CANDIDATES);
         Ok(recall::choose(
             candidates,
             &terms,

@@ -151,14 +151,6 @@ pub struct MemoryChange {
     pub at: i64,
 }
 
-/// A memory that may be recalled, and whether it matched the question's
-/// words (`memory::recall` scores how well).
-#[derive(Debug, Clone)]
-pub struct Candidate {
-    pub memory: Memory,
-    pub matched: bool,
-}
-
 /// How long each retention keeps a memory after its last use, in ms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Windows {
@@ -223,20 +215,15 @@ pub trait MemoryStore: Send + Sync {
     async fn delete_memory(&self, owner: &str, id: &str) -> StoreResult<bool>;
     /// Deletes all of `owner`'s memories, history included.
     async fn delete_memories(&self, owner: &str) -> StoreResult<u64>;
-    /// Memories that may go into a prompt at `now`, each once: the most
-    /// recently used `matches` that contain any of `terms` (as a word
-    /// prefix), and the most recently used `standing` pinned or profile ones
-    /// and of any kind. Session memories only of `session_id`; nothing
-    /// replaced or lapsed. Bounded whatever the user keeps, so a prompt
-    /// costs the same with ten memories or ten thousand.
-    async fn recall_candidates(
-        &self,
-        owner: &str,
-        terms: &[String],
-        session_id: Option<&str>,
-        now: i64,
-        limits: (i64, i64),
-    ) -> StoreResult<Vec<Candidate>>;
+    /// The version of `owner`'s memories (0 before the first): the
+    /// database moves it on with every change to what may be recalled
+    /// (not with a use counted), so a recall index of that version is
+    /// still true.
+    async fn memory_version(&self, owner: &str) -> StoreResult<i64>;
+    /// Everything of `owner`'s that may be recalled at `now` in some
+    /// conversation: nothing replaced or lapsed (session memories of every
+    /// session, each knowing its own), in no order.
+    async fn recallable(&self, owner: &str, now: i64) -> StoreResult<Vec<Memory>>;
     /// Counts a use of each of `ids` at `at`, which also moves their expiry.
     async fn mark_used(
         &self,

@@ -12,8 +12,8 @@ use crate::{
     store::{
         StoreResult,
         memories::{
-            Added, Candidate, Memory, MemoryChange, MemoryCounts, MemoryKind, MemoryStore,
-            NewMemory, Origin, Retention, Source, Windows, as_prefix,
+            Added, Memory, MemoryChange, MemoryCounts, MemoryKind, MemoryStore, NewMemory, Origin,
+            Retention, Source, Windows, as_prefix,
         },
     },
 };
@@ -21,15 +21,6 @@ use crate::{
 const COLUMNS: &str = "m.id, m.owner, m.kind, m.text, m.slot, m.retention, m.origin, m.source_session, \
 m.source_message, m.source_tool_call, m.tokens, m.created_at, m.updated_at, m.last_used_at, m.use_count, \
 m.expires_at, m.replaced_by";
-
-/// That a memory may be recalled at time `$now` in session `$session`
-/// (parameter numbers).
-fn active(now: usize, session: usize) -> String {
-    format!(
-        "m.replaced_by IS NULL AND (m.expires_at IS NULL OR m.expires_at > ${now}) \
-         AND (m.retention <> 'session' OR m.source_session = ${session})"
-    )
-}
 
 fn memory(row: &AnyRow) -> Result<Memory, sqlx::Error> {
     let text = |name: &str| -> Result<String, sqlx::Error> { row.try_get(name) };
@@ -77,10 +68,10 @@ fn profile(row: &AnyRow) -> Result<Profile, sqlx::Error> {
 }
 
 impl SqlStore {
-    /// `terms` as this engine's full-text query: any of them (`all` false)
-    /// or every one, each as a word prefix. Terms are letters and digits
+    /// `terms` as this engine's full-text query: every one of them, each
+    /// long enough as a word prefix. Terms are letters and digits
     /// only (`memory::recall::terms`), so they cannot be query syntax.
-    fn text_query(&self, terms: &[String], all: bool) -> String {
+    fn text_query(&self, terms: &[String]) -> String {
         let prefix = |t: &String| as_prefix(t);
         match self.engine() {
             Engine::Postgres => terms
@@ -93,7 +84,7 @@ impl SqlStore {
                     }
                 })
                 .collect::<Vec<_>>()
-                .join(if all { " & " } else { " | " }),
+                .join(" & "),
             Engine::Sqlite => terms
                 .iter()
                 .map(|t| {
@@ -104,7 +95,7 @@ impl SqlStore {
                     }
                 })
                 .collect::<Vec<_>>()
-                .join(if all { " AND " } else { " OR " }),
+                .join(" AND "),
         }
     }
 
@@ -197,22 +188,29 @@ impl MemoryStore for SqlStore {
         .map_err(classify)?;
         if let Some(row) = same {
             let mut old = memory(&row).map_err(classify)?;
+            let longer = new.retention > old.retention;
             old.retention = old.retention.max(new.retention);
             old.expires_at = windows.expiry(old.retention, new.at);
             old.updated_at = new.at;
             old.last_used_at = new.at;
-            sqlx::query(
-                "UPDATE memories SET retention = $1, expires_at = $2, updated_at = $3, last_used_at = $3 \
-                 WHERE owner = $4 AND id = $5",
-            )
-            .bind(old.retention.as_str())
-            .bind(old.expires_at)
-            .bind(new.at)
-            .bind(new.owner)
-            .bind(&old.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
+            // Said again, it is used again; kept longer, it changes (and
+            // moves the owner's version on), otherwise it does not.
+            let sql = if longer {
+                "UPDATE memories SET retention = $5, expires_at = $1, updated_at = $2, last_used_at = $2 \
+                 WHERE owner = $3 AND id = $4"
+            } else {
+                "UPDATE memories SET expires_at = $1, updated_at = $2, last_used_at = $2 \
+                 WHERE owner = $3 AND id = $4"
+            };
+            let mut query = sqlx::query(sql)
+                .bind(old.expires_at)
+                .bind(new.at)
+                .bind(new.owner)
+                .bind(&old.id);
+            if longer {
+                query = query.bind(old.retention.as_str());
+            }
+            query.execute(&mut *tx).await.map_err(classify)?;
             tx.commit().await.map_err(classify)?;
             return Ok(Added::Merged(old));
         }
@@ -337,7 +335,7 @@ impl MemoryStore for SqlStore {
                 "m.owner = $1 AND m.replaced_by IS NULL AND (m.expires_at IS NULL OR m.expires_at > $2){filter}"
             )
         };
-        let query = self.text_query(terms, true);
+        let query = self.text_query(terms);
         let select_sql = format!(
             "SELECT {COLUMNS} FROM memories m WHERE {} ORDER BY m.created_at DESC, m.id LIMIT $3 OFFSET $4",
             condition(5)
@@ -445,63 +443,33 @@ impl MemoryStore for SqlStore {
         Ok(done.rows_affected())
     }
 
-    async fn recall_candidates(
-        &self,
-        owner: &str,
-        terms: &[String],
-        session_id: Option<&str>,
-        now: i64,
-        (matches, standing): (i64, i64),
-    ) -> StoreResult<Vec<Candidate>> {
-        let mut found: Vec<(AnyRow, bool)> = Vec::new();
-        if !terms.is_empty() {
-            // Ranked in Rust, not here: ranking every match in SQL costs as
-            // much as the user has memories that share a common word.
-            let sql = format!(
-                "SELECT {COLUMNS} FROM memories m WHERE m.owner = $1 AND {} AND {} \
-                 ORDER BY m.last_used_at DESC LIMIT $5",
-                self.matches(2),
-                active(3, 4)
-            );
-            let rows = sqlx::query(&sql)
+    async fn memory_version(&self, owner: &str) -> StoreResult<i64> {
+        let version: Option<i64> =
+            sqlx::query("SELECT version FROM memory_versions WHERE owner = $1")
                 .bind(owner)
-                .bind(self.text_query(terms, false))
-                .bind(now)
-                .bind(session_id)
-                .bind(matches)
-                .fetch_all(self.pool())
+                .fetch_optional(self.pool())
                 .await
+                .map_err(classify)?
+                .map(|row| row.try_get("version"))
+                .transpose()
                 .map_err(classify)?;
-            found.extend(rows.into_iter().map(|row| (row, true)));
-        }
-        let active = active(2, 3);
-        let standing_sql = format!(
-            "SELECT * FROM (SELECT {COLUMNS} FROM memories m \
-             WHERE m.owner = $1 AND {active} AND (m.retention = 'pinned' OR m.kind = 'profile') \
-             ORDER BY m.last_used_at DESC LIMIT $4) AS standing \
-             UNION ALL SELECT * FROM (SELECT {COLUMNS} FROM memories m \
-             WHERE m.owner = $1 AND {active} ORDER BY m.last_used_at DESC LIMIT $4) AS recent"
-        );
-        let rows = sqlx::query(&standing_sql)
-            .bind(owner)
-            .bind(now)
-            .bind(session_id)
-            .bind(standing)
-            .fetch_all(self.pool())
-            .await
-            .map_err(classify)?;
-        found.extend(rows.into_iter().map(|row| (row, false)));
-        let mut out: Vec<Candidate> = Vec::with_capacity(found.len());
-        for (row, matched) in &found {
-            let memory = memory(row).map_err(classify)?;
-            if !out.iter().any(|c| c.memory.id == memory.id) {
-                out.push(Candidate {
-                    memory,
-                    matched: *matched,
-                });
-            }
-        }
-        Ok(out)
+        Ok(version.unwrap_or(0))
+    }
+
+    async fn recallable(&self, owner: &str, now: i64) -> StoreResult<Vec<Memory>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM memories m WHERE m.owner = $1 AND m.replaced_by IS NULL \
+             AND (m.expires_at IS NULL OR m.expires_at > $2)"
+        ))
+        .bind(owner)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await
+        .map_err(classify)?;
+        rows.iter()
+            .map(memory)
+            .collect::<Result<_, _>>()
+            .map_err(classify)
     }
 
     async fn mark_used(

@@ -1,9 +1,11 @@
 //! `MemoryStore` on both engines: saving with merges, replacements and the
-//! per-user bound; recall and search, of one owner only; changes, lapses,
-//! deletes and profiles.
+//! per-user bound; recall (through the recall index) and search, of one
+//! owner only; the version every change moves on; changes, lapses, deletes
+//! and profiles.
 
 use chat_server::{
     domain::{Profile, ProfileRole},
+    memory::{index::RecallIndex, recall::Candidate},
     store::{
         ChatStore, Session,
         memories::{
@@ -53,6 +55,22 @@ async fn add(store: &SqlStore, memory: NewMemory<'_>) -> Memory {
 
 fn words(list: &[&str]) -> Vec<String> {
     list.iter().map(|w| (*w).to_owned()).collect()
+}
+
+/// What a prompt of `owner` chooses from, through a fresh recall index.
+async fn candidates(
+    store: &SqlStore,
+    owner: &str,
+    terms: &[&str],
+    session: Option<&str>,
+    now: i64,
+    limits: (usize, usize),
+) -> Vec<Candidate> {
+    RecallIndex::default()
+        .of(store, owner, now)
+        .await
+        .expect("index")
+        .candidates(&words(terms), session, now, limits)
 }
 
 fn texts(memories: &[Memory]) -> Vec<&str> {
@@ -172,10 +190,7 @@ async fn recall_and_search_see_one_owner_only(store: SqlStore) {
     )
     .await;
 
-    let found = store
-        .recall_candidates(&me, &words(&["kisumu"]), None, now, (10, 10))
-        .await
-        .expect("recall");
+    let found = candidates(&store, &me, &["kisumu"], None, now, (10, 10)).await;
     assert!(found.iter().all(|c| c.memory.owner == me), "only mine");
     let matched: Vec<&str> = found
         .iter()
@@ -193,10 +208,7 @@ async fn recall_and_search_see_one_owner_only(store: SqlStore) {
             .any(|c| c.memory.text == "I like short answers" && !c.matched),
         "pinned memories are always candidates"
     );
-    let in_session = store
-        .recall_candidates(&me, &words(&["kisumu"]), Some(&session.id), now, (10, 10))
-        .await
-        .expect("recall");
+    let in_session = candidates(&store, &me, &["kisumu"], Some(&session.id), now, (10, 10)).await;
     assert!(
         in_session
             .iter()
@@ -232,10 +244,7 @@ async fn recall_and_search_see_one_owner_only(store: SqlStore) {
     for _ in 0..40 {
         let who = &owners[rng.usize(..owners.len())];
         let term = places[rng.usize(..places.len())].to_lowercase();
-        let found = store
-            .recall_candidates(who, &[term, "schools".into()], None, now, (50, 50))
-            .await
-            .expect("recall");
+        let found = candidates(&store, who, &[&term, "schools"], None, now, (50, 50)).await;
         assert!(found.iter().all(|c| &c.memory.owner == who));
     }
 }
@@ -384,10 +393,7 @@ async fn recall_candidates_are_bounded_and_the_recently_used_come_first(store: S
         let text = format!("note {i} about primary schools");
         add(&store, new(&me, &text, Retention::Long, now - 300 + i)).await;
     }
-    let found = store
-        .recall_candidates(&me, &words(&["primary"]), None, now, (50, 10))
-        .await
-        .expect("recall");
+    let found = candidates(&store, &me, &["primary"], None, now, (50, 10)).await;
     let matched: Vec<&str> = found
         .iter()
         .filter(|c| c.matched)
@@ -450,7 +456,111 @@ async fn a_months_partition_takes_its_rows_from_the_default_one() {
         .expect("the test's partition goes");
 }
 
+/// Every change to what may be recalled moves the owner's version on, and
+/// a held index sees it at the next recall; a use counted, or the same text
+/// said again, does not (and nothing of another owner's does).
+async fn every_change_moves_the_owners_version_and_a_held_index_follows(store: SqlStore) {
+    let (me, other) = (owner(), owner());
+    let now = now_ms();
+    let version = |who: String| {
+        let store = store.clone();
+        async move { store.memory_version(&who).await.expect("version") }
+    };
+    assert_eq!(version(me.clone()).await, 0, "nothing kept yet");
+    let index = RecallIndex::default();
+    let recalled = |terms: &'static [&'static str]| {
+        let (store, me, index) = (store.clone(), me.clone(), &index);
+        async move {
+            index
+                .of(&store, &me, now)
+                .await
+                .expect("index")
+                .candidates(&words(terms), None, now, (10, 0))
+                .into_iter()
+                .map(|c| c.memory.text)
+                .collect::<Vec<_>>()
+        }
+    };
+    let note = add(&store, new(&me, "the kisumu visit", Retention::Short, now)).await;
+    assert_eq!(recalled(&["kisumu"]).await, ["the kisumu visit"]);
+    let start = version(me.clone()).await;
+    let mut last = start;
+    let mut moved = |v: i64, what: &str| {
+        assert!(v > last, "{what} moves the version ({last} -> {v})");
+        last = v;
+    };
+    add(
+        &store,
+        new(&me, "the kisumu visit", Retention::Short, now + 1),
+    )
+    .await;
+    store
+        .mark_used(&me, std::slice::from_ref(&note.id), now + 2, &WINDOWS)
+        .await
+        .expect("used");
+    add(
+        &store,
+        new(&other, "their kisumu visit", Retention::Long, now),
+    )
+    .await;
+    assert_eq!(
+        version(me.clone()).await,
+        start,
+        "said again, used, or another owner's: no change"
+    );
+    add(
+        &store,
+        new(&me, "the kisumu visit", Retention::Long, now + 3),
+    )
+    .await;
+    moved(version(me.clone()).await, "kept longer");
+    let change = MemoryChange {
+        text: Some(("the nakuru visit".into(), "the nakuru visit".into(), 4)),
+        at: now + 4,
+        ..MemoryChange::default()
+    };
+    store
+        .change_memory(&me, &note.id, &change)
+        .await
+        .expect("change");
+    moved(version(me.clone()).await, "an edit");
+    assert_eq!(recalled(&["kisumu"]).await, Vec::<String>::new());
+    assert_eq!(recalled(&["nakuru"]).await, ["the nakuru visit"]);
+    let mut slot = new(&me, "answer in english", Retention::Long, now);
+    slot.slot = Some("language");
+    add(&store, slot.clone()).await;
+    moved(version(me.clone()).await, "a new memory");
+    slot.text = "answer in kiswahili";
+    slot.norm = "answer in kiswahili";
+    add(&store, slot).await;
+    moved(version(me.clone()).await, "a replacement");
+    assert_eq!(recalled(&["answer"]).await, ["answer in kiswahili"]);
+    assert!(store.delete_memory(&me, &note.id).await.expect("delete"));
+    moved(version(me.clone()).await, "a delete");
+    assert_eq!(
+        recalled(&["nakuru"]).await,
+        Vec::<String>::new(),
+        "forgotten"
+    );
+    add(&store, new(&me, "lapses", Retention::Short, now - 31 * DAY)).await;
+    moved(version(me.clone()).await, "another new memory");
+    store.prune_memories(now).await.expect("prune");
+    moved(version(me.clone()).await, "a lapse pruned");
+    let session = Session::new(Some(&me), "s", None);
+    store.create_session(&session).await.expect("session");
+    let mut here = new(&me, "for this chat", Retention::Session, now);
+    here.source.session_id = Some(session.id.clone());
+    add(&store, here).await;
+    moved(version(me.clone()).await, "a session memory");
+    store.delete_session(&session.id).await.expect("delete");
+    moved(version(me.clone()).await, "its session deleted");
+    store.delete_memories(&me).await.expect("all");
+    moved(version(me.clone()).await, "all deleted");
+    assert_eq!(recalled(&["answer"]).await, Vec::<String>::new());
+}
+
 on_both_engines!(
+    every_change_moves_the_owners_version_and_a_held_index_follows,
     recall_candidates_are_bounded_and_the_recently_used_come_first,
     memories_are_merged_replaced_and_bounded,
     recall_and_search_see_one_owner_only,
