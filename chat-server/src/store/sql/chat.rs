@@ -165,7 +165,7 @@ impl ChatStore for SqlStore {
     }
 
     async fn delete_session(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let mut tx = self.write_tx().await.map_err(classify)?;
         // Memories kept for this conversation only go with it.
         sqlx::query("DELETE FROM memories WHERE retention = 'session' AND source_session = $1")
             .bind(id)
@@ -196,7 +196,7 @@ impl ChatStore for SqlStore {
     }
 
     async fn start_turn(&self, turn: &NewTurn<'_>) -> StoreResult<MessageRecord> {
-        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let mut tx = self.write_tx().await.map_err(classify)?;
         let session = turn.session;
         if turn.new_session {
             insert_session(&mut tx, session).await.map_err(classify)?;

@@ -145,7 +145,7 @@ impl SqlStore {
     /// Makes partition `name` for [`start`, `end`) out of the default
     /// partition's rows of that range, in one transaction (PostgreSQL).
     async fn move_from_default(&self, name: &str, start: i64, end: i64) -> sqlx::Result<()> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         for sql in [
             format!(
                 "CREATE TABLE {name} (LIKE memories INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED)"
@@ -175,7 +175,7 @@ impl MemoryStore for SqlStore {
         max: i64,
         windows: &Windows,
     ) -> StoreResult<Added> {
-        let mut tx = self.pool().begin().await.map_err(classify)?;
+        let mut tx = self.write_tx().await.map_err(classify)?;
         let same = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM memories m WHERE m.owner = $1 AND m.norm = $2 AND m.replaced_by IS NULL \
              AND (m.expires_at IS NULL OR m.expires_at > $3) LIMIT 1"

@@ -102,4 +102,15 @@ impl SqlStore {
     pub fn engine(&self) -> Engine {
         self.engine
     }
+
+    /// A transaction that will write. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`): one that read first and wrote after
+    /// another connection's write would fail with "database is locked"
+    /// rather than wait its turn.
+    pub(crate) async fn write_tx(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool.begin().await,
+        }
+    }
 }

@@ -358,7 +358,7 @@ impl UserStore for SqlStore {
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<bool> {
-        let mut tx = self.pool().begin().await.map_err(failed)?;
+        let mut tx = self.write_tx().await.map_err(failed)?;
         // Their conversations (with messages, runs and tool calls), memories,
         // profile and usage; keys and sign-ins go with the user row.
         for sql in [

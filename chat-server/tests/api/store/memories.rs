@@ -559,7 +559,40 @@ async fn every_change_moves_the_owners_version_and_a_held_index_follows(store: S
     assert_eq!(recalled(&["answer"]).await, Vec::<String>::new());
 }
 
+/// Saves and counted uses at once, as a turn's extraction and the next
+/// prompt make them: every one is done (on SQLite a transaction that reads
+/// before it writes takes the write lock first, or it would fail "locked").
+async fn saves_and_uses_at_once_all_succeed(store: SqlStore) {
+    let me = owner();
+    let now = now_ms();
+    let first = add(&store, new(&me, "the first note", Retention::Long, now)).await;
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (store, me, id) = (store.clone(), me.clone(), first.id.clone());
+        tasks.push(tokio::spawn(async move {
+            let text = format!("note number {i}");
+            store
+                .add_memory(&new(&me, &text, Retention::Short, now), 1000, &WINDOWS)
+                .await
+                .map(|_| ())?;
+            store.mark_used(&me, &[id], now + i, &WINDOWS).await
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task").expect("saved and counted");
+    }
+    let (_, total) = store.memories(&me, &[], 1, 0).await.expect("list");
+    assert_eq!(total, 41);
+    let used = store
+        .memory(&me, &first.id)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(used.use_count, 40);
+}
+
 on_both_engines!(
+    saves_and_uses_at_once_all_succeed,
     every_change_moves_the_owners_version_and_a_held_index_follows,
     recall_candidates_are_bounded_and_the_recently_used_come_first,
     memories_are_merged_replaced_and_bounded,
