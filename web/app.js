@@ -34,6 +34,13 @@ const els = {
   temporary: $("temporary"),
   temporaryBox: $("temporary-box"),
   temporaryBadge: $("temporary-badge"),
+  search: $("session-search"),
+  query: $("session-query"),
+  results: $("search-results"),
+  usage: $("usage"),
+  exports: $("exports"),
+  exportMd: $("export-md"),
+  exportJson: $("export-json"),
 };
 
 const state = {
@@ -131,9 +138,9 @@ async function* sse(response, signal) {
 
 // ------------------------------------------------------------ message views
 
-function userView(text) {
+function userView(text, id) {
   const body = el("div", { class: "body", text });
-  return el("article", { class: "message user", "aria-label": "You" }, body);
+  return el("article", { class: "message user", "aria-label": "You", id: id && `m-${id}` }, body);
 }
 
 // An assistant message: agent notes, tool cards and Markdown text, in order.
@@ -538,6 +545,7 @@ function addRegenerate() {
 
 function historyView(message) {
   const view = new AssistantView();
+  view.root.id = `m-${message.id}`;
   if (message.agent) view.root.dataset.agent = message.agent;
   for (const call of message.tool_calls || []) {
     const card = view.toolStart(call.call_id, call.name);
@@ -567,7 +575,29 @@ function historyView(message) {
   return view;
 }
 
-async function openSession(id, { keepRun = true } = {}) {
+// "12,345 tokens · about $0.0123", from the session's usage; a figure
+// not reported is not shown as 0.
+function usageText(usage) {
+  if (!usage || usage.input_tokens === null || usage.input_tokens === undefined) return "";
+  const tokens = (usage.input_tokens + usage.output_tokens).toLocaleString("en");
+  let text = `${tokens} tokens`;
+  if (usage.runs_with_tokens < usage.runs) text += ` (${usage.runs_with_tokens} of ${usage.runs} answers counted)`;
+  if (usage.cost_usd !== null && usage.cost_usd !== undefined) text += ` · about $${usage.cost_usd.toFixed(usage.cost_usd < 1 ? 4 : 2)}`;
+  return text;
+}
+
+function showConversationBar(session, usage) {
+  els.usage.hidden = !session;
+  els.exports.hidden = !session;
+  if (!session) return;
+  els.usage.textContent = usageText(usage);
+  els.usage.title = "Input and output tokens of this conversation's answers, and their estimated cost at list prices";
+  const base = `/api/sessions/${encodeURIComponent(session.id)}/export`;
+  els.exportMd.href = `${base}?format=markdown`;
+  els.exportJson.href = `${base}?format=json`;
+}
+
+async function openSession(id, { keepRun = true, message = null } = {}) {
   if (state.run) state.run.controller.abort();
   state.run = null;
   setBusy(false);
@@ -577,6 +607,7 @@ async function openSession(id, { keepRun = true } = {}) {
   els.title.textContent = "New chat";
   state.lastUser = null;
   showTemporary(!id, false);
+  showConversationBar(null);
   highlightSession();
   if (!id) {
     idleStatus();
@@ -592,19 +623,26 @@ async function openSession(id, { keepRun = true } = {}) {
   }
   els.title.textContent = data.session.title || "Untitled";
   showTemporary(false, data.session.temporary);
+  showConversationBar(data.session, data.usage);
   document.title = `${data.session.title} — MAS`;
   const messages = data.messages;
   const last = messages[messages.length - 1];
   const live = keepRun && last?.role === "assistant" && last.status === "streaming" && last.run_id;
   for (const message of live ? messages.slice(0, -1) : messages) {
     if (message.role === "user") {
-      els.messages.append(userView(message.content));
+      els.messages.append(userView(message.content, message.id));
       state.lastUser = message.content;
     } else {
       els.messages.append(historyView(message).root);
     }
   }
-  els.messages.scrollTop = els.messages.scrollHeight;
+  const found = message && document.getElementById(`m-${message}`);
+  if (found) {
+    found.classList.add("found");
+    found.scrollIntoView({ block: "center" });
+  } else {
+    els.messages.scrollTop = els.messages.scrollHeight;
+  }
   if (!live) {
     idleStatus();
     addRegenerate();
@@ -657,9 +695,25 @@ async function loadSessions() {
         closeSidebar();
         openSession(s.id);
       });
+      const pin = el("button", {
+        type: "button",
+        class: "icon pin",
+        "aria-pressed": String(s.pinned),
+        "aria-label": `${s.pinned ? "Unpin" : "Pin"} “${s.title}”`,
+        title: s.pinned ? "Unpin" : "Pin to the top",
+        text: "📌",
+      });
       const rename = el("button", { type: "button", class: "icon", "aria-label": `Rename “${s.title}”`, title: "Rename", text: "✎" });
       const remove = el("button", { type: "button", class: "icon", "aria-label": `Delete “${s.title}”`, title: "Delete", text: "✕" });
-      const item = el("li", { "data-id": s.id }, link, rename, remove);
+      const item = el("li", { "data-id": s.id, class: s.pinned ? "pinned" : null }, link, pin, rename, remove);
+      pin.addEventListener("click", async () => {
+        try {
+          await api(`/api/sessions/${s.id}`, { method: "PATCH", body: JSON.stringify({ pinned: !s.pinned }) });
+        } catch (error) {
+          setStatus(`Could not pin: ${error.message}`);
+        }
+        loadSessions();
+      });
       rename.addEventListener("click", () => startRename(item, s));
       remove.addEventListener("click", async () => {
         if (!confirm(`Delete “${s.title}” and all its messages?`)) return;
@@ -710,6 +764,66 @@ function startRename(item, session) {
   });
   input.addEventListener("blur", () => finish(true));
 }
+
+// ------------------------------------------------------------------ search
+
+// The hits of a search: each conversation with its matching messages, the
+// matched words marked (text only: a snippet is never HTML).
+function searchResults(query, sessions) {
+  if (!sessions.length) return [el("li", { class: "none", text: `No conversation mentions “${query}”.` })];
+  return sessions.map((s) => {
+    const item = el("li", { "data-id": s.id }, el("div", { class: "result-title", text: s.title || "Untitled" }));
+    for (const hit of s.hits) {
+      const snippet = el("a", { class: "snippet", href: `/c/${s.id}#m-${hit.message_id}` });
+      snippet.append(el("span", { class: "who", text: hit.role === "user" ? "You: " : "Answer: " }));
+      for (const part of hit.snippet) snippet.append(part.hit ? el("mark", { text: part.text }) : document.createTextNode(part.text));
+      snippet.addEventListener("click", (event) => {
+        if (event.ctrlKey || event.metaKey || event.shiftKey) return;
+        event.preventDefault();
+        history.pushState({ sessionId: s.id }, "", `/c/${s.id}#m-${hit.message_id}`);
+        closeSidebar();
+        openSession(s.id, { message: hit.message_id });
+      });
+      item.append(snippet);
+    }
+    return item;
+  });
+}
+
+let searching = null;
+async function runSearch() {
+  const query = els.query.value.trim();
+  if (searching) searching.abort();
+  if (!query) {
+    els.results.hidden = true;
+    els.sessions.hidden = false;
+    return;
+  }
+  searching = new AbortController();
+  let data;
+  try {
+    data = await api(`/api/sessions?limit=20&q=${encodeURIComponent(query)}`, { signal: searching.signal });
+  } catch (error) {
+    if (error.name === "AbortError") return;
+    els.results.replaceChildren(el("li", { class: "none", text: `Search failed: ${error.message}` }));
+    els.results.hidden = false;
+    return;
+  }
+  els.results.replaceChildren(...searchResults(query, data.sessions));
+  els.results.hidden = false;
+  els.sessions.hidden = true;
+}
+
+let searchTimer = null;
+els.query.addEventListener("input", () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(runSearch, 200);
+});
+els.search.addEventListener("submit", (event) => {
+  event.preventDefault();
+  clearTimeout(searchTimer);
+  runSearch();
+});
 
 // ------------------------------------------------------------------ layout
 
@@ -794,7 +908,8 @@ async function start() {
   showAccount();
   idleStatus();
   loadSessions();
-  await openSession(state.sessionId);
+  const hash = location.hash.match(/^#m-(.+)$/);
+  await openSession(state.sessionId, { message: hash ? decodeURIComponent(hash[1]) : null });
   els.input.focus();
 }
 

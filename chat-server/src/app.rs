@@ -168,6 +168,7 @@ impl Application {
             audit_retention_days: settings.auth.audit_retention_days,
             memories,
             jobs,
+            prices: Arc::new(settings.server.prices.clone()),
         };
         // With the tools in process, `/mcp` serves them to MCP clients too,
         // behind the same API keys (scope `mcp`).

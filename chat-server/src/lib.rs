@@ -7,7 +7,8 @@
 //! transcript, the offline planner), `jobs` (the background workers),
 //! `memory` (each user's memories and profile), `limits` (rate limits,
 //! quotas, sign-in lockouts), `auth`, `runs` (admission, plan, producer,
-//! log, handover), `http` (routes, SSE), `retention` (what is swept), then
+//! log, handover), `conversations` (search, export, usage and cost),
+//! `http` (routes, SSE), `retention` (what is swept), then
 //! `settings`, `app` (`Application::build` / `serve`) and `commands` (the
 //! CLI's `user`, `key` and `ask`).
 
@@ -16,6 +17,7 @@ pub mod app;
 pub mod auth;
 pub mod commands;
 pub mod context;
+pub mod conversations;
 pub mod domain;
 pub mod http;
 pub mod jobs;

@@ -53,9 +53,10 @@ pub fn router(state: AppState, mcp: Option<Router<AppState>>) -> Router {
                 .route(
                     "/api/sessions/{id}",
                     get(sessions::get)
-                        .patch(sessions::rename)
+                        .patch(sessions::change)
                         .delete(sessions::delete),
                 )
+                .route("/api/sessions/{id}/export", get(sessions::export))
                 .route("/api/auth/me", get(account::me))
                 .route("/logout", post(account::sign_out))
                 .route("/api/admin/security-report", get(report::security_report))

@@ -3,7 +3,8 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    auth::Auth, jobs::Jobs, limits::RateLimiter, memory::Memories, runs::Runs, store::ChatStore,
+    auth::Auth, conversations::usage::Prices, jobs::Jobs, limits::RateLimiter, memory::Memories,
+    runs::Runs, store::ChatStore,
 };
 
 #[derive(Clone)]
@@ -25,4 +26,6 @@ pub struct AppState {
     pub memories: Arc<Memories>,
     /// The background job queue (its depth is a metric).
     pub jobs: Arc<Jobs>,
+    /// Model prices, for conversations' estimated cost.
+    pub prices: Arc<Prices>,
 }

@@ -25,9 +25,7 @@ use std::{
     time::Duration,
 };
 
-use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
-
-use super::recall::Candidate;
+use super::{recall::Candidate, text::fold};
 use crate::store::{
     StoreResult,
     memories::{Memory, MemoryKind, MemoryStore, Retention, Windows, as_prefix},
@@ -41,14 +39,6 @@ const ENTRY_BYTES: u64 = 320;
 
 /// An index is rebuilt at least this often, to take in other replicas' uses.
 const FRESH_FOR: Duration = Duration::from_secs(600);
-
-/// `word` as memories are matched by: lower case, without accents.
-pub fn fold(word: &str) -> String {
-    word.nfd()
-        .filter(|c| !is_combining_mark(*c))
-        .flat_map(char::to_lowercase)
-        .collect()
-}
 
 /// One memory with what its uses change.
 struct Entry {

@@ -18,7 +18,13 @@ pub mod recall;
 pub mod text;
 pub mod tools;
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -159,9 +165,19 @@ fn checked_text(text: &str) -> MemoryResult<&str> {
     Ok(text)
 }
 
+/// Uses are written this long after the first of them, together.
+const USES_WRITTEN_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Ids in one statement that counts uses.
+const USES_PER_STATEMENT: usize = 200;
+
 pub struct Memories {
     store: Arc<dyn MemoryStore>,
     index: index::RecallIndex,
+    /// Uses counted in the index, not yet in the store: owner, id, times.
+    uses: std::sync::Mutex<HashMap<String, HashMap<String, i64>>>,
+    /// Whether a write of `uses` is on its way.
+    writing: AtomicBool,
     profiles: Profiles,
     settings: MemorySettings,
     known: KnownValues,
@@ -177,6 +193,8 @@ impl Memories {
         Arc::new(Memories {
             store,
             index: index::RecallIndex::default(),
+            uses: std::sync::Mutex::default(),
+            writing: AtomicBool::new(false),
             profiles,
             settings,
             known,
@@ -197,6 +215,56 @@ impl Memories {
 
     pub(crate) fn index(&self) -> &index::RecallIndex {
         &self.index
+    }
+
+    /// Counts a use of each of `ids`: in this replica's index at once, in
+    /// the store within `USES_WRITTEN_AFTER`, the uses of that second in
+    /// one statement per owner. Writing each prompt's uses as it is built
+    /// had them queue for the database's write lock (SQLite's one writer,
+    /// PostgreSQL's row locks) in front of the next prompts and answers.
+    /// A replica that stops loses at most that second's counts.
+    pub(crate) fn used(self: &Arc<Self>, owner: &str, ids: &[String]) {
+        if ids.is_empty() {
+            return;
+        }
+        self.index
+            .used(owner, ids, now_ms(), &self.settings.windows);
+        {
+            let mut uses = self.uses.lock().unwrap_or_else(|e| e.into_inner());
+            let mine = uses.entry(owner.to_owned()).or_default();
+            for id in ids {
+                *mine.entry(id.clone()).or_default() += 1;
+            }
+        }
+        if self.writing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let memories = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(USES_WRITTEN_AFTER).await;
+            // Uses counted from here on wait for the next write.
+            memories.writing.store(false, Ordering::Release);
+            let uses =
+                std::mem::take(&mut *memories.uses.lock().unwrap_or_else(|e| e.into_inner()));
+            let at = now_ms();
+            for (owner, ids) in uses {
+                let mut by_times: HashMap<i64, Vec<String>> = HashMap::new();
+                for (id, times) in ids {
+                    by_times.entry(times).or_default().push(id);
+                }
+                for (times, ids) in by_times {
+                    for ids in ids.chunks(USES_PER_STATEMENT) {
+                        let written = memories
+                            .store
+                            .mark_used(&owner, ids, times, at, &memories.settings.windows)
+                            .await;
+                        if let Err(e) = written {
+                            tracing::warn!(error = %e, "counting memory uses failed");
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /// `owner`'s memory bound for one run in `session_id`; `None` when

@@ -6,7 +6,7 @@
 //! token budget; the profile and the chosen memories become a section of
 //! the system prompt.
 
-use super::index::fold;
+use super::text::fold;
 use crate::{
     domain::Profile,
     store::memories::{Memory, MemoryKind, Retention, as_prefix},

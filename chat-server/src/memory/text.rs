@@ -27,6 +27,15 @@ pub fn norm(text: &str) -> String {
         .to_lowercase()
 }
 
+/// `word` as searches match it: lower case, without accents.
+pub fn fold(word: &str) -> String {
+    use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
+    word.nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 /// The words of `text` worth searching memories for: lower-case letters and
 /// digits only (so they are never full-text query syntax), common words
 /// left out, each once, at most a dozen.

@@ -114,21 +114,10 @@ impl RunMemory {
         self.enabled.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// Counts the use of `chosen`: in this replica's index at once, in the
-    /// store off the answer's path.
+    /// Counts the use of `chosen` (`Memories::used`).
     fn mark_used(&self, chosen: &[Memory]) {
-        if chosen.is_empty() {
-            return;
-        }
         let ids: Vec<String> = chosen.iter().map(|m| m.id.clone()).collect();
-        let (at, windows) = (now_ms(), self.memories.settings().windows);
-        self.memories.index().used(&self.owner, &ids, at, &windows);
-        let (memories, owner) = (self.memories.clone(), self.owner.clone());
-        tokio::spawn(async move {
-            if let Err(e) = memories.store().mark_used(&owner, &ids, at, &windows).await {
-                tracing::warn!(error = %e, "counting memory uses failed");
-            }
-        });
+        self.memories.used(&self.owner, &ids);
     }
 
     /// The memories `question` calls for, best first, within `budget`

@@ -18,6 +18,7 @@ use crate::{
     agent::{AgentSet, RunLimits},
     auth::cookie::MIN_SECRET_BYTES,
     context::ContextSettings,
+    conversations::usage::Prices,
     domain::UserRole,
     limits::{Budgets, Quota},
     memory::MemorySettings,
@@ -30,6 +31,20 @@ use crate::{
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct SettingsError(pub String);
+
+/// `PRICE_TABLE`: JSON, `{"provider/model": {"input": 2.5, "output": 10}}`
+/// in US dollars per million tokens, over the known prices.
+fn prices(table: Option<&str>) -> Result<Prices, SettingsError> {
+    let overrides = match table.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(text) => serde_json::from_str(text).map_err(|e| {
+            SettingsError(format!(
+                "PRICE_TABLE: expected {{\"provider/model\": {{\"input\": dollars, \"output\": dollars}}}} per million tokens: {e}"
+            ))
+        })?,
+        None => Default::default(),
+    };
+    Prices::with(&overrides).map_err(SettingsError)
+}
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -64,6 +79,9 @@ pub struct ServerSettings {
     /// Tracing filter (`RUST_LOG`, else `LOG_LEVEL`).
     pub log_filter: String,
     pub log_json: bool,
+    /// Model prices for conversations' estimated cost (`PRICE_TABLE` over
+    /// the known list prices).
+    pub prices: Prices,
 }
 
 #[derive(Debug, Clone)]
@@ -240,6 +258,7 @@ impl Settings {
                 production,
                 log_filter: raw.rust_log.unwrap_or(raw.log_level),
                 log_json,
+                prices: prices(raw.price_table.as_deref())?,
             },
             database: DatabaseSettings {
                 url: raw.database_url,

@@ -137,6 +137,7 @@ pub struct Raw {
     pub job_concurrency: usize,
     pub context_token_budget: Option<u32>,
     pub context_tool_result_chars: usize,
+    pub price_table: Option<String>,
 }
 
 /// What only the file can hold: tables.

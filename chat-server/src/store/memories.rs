@@ -224,11 +224,13 @@ pub trait MemoryStore: Send + Sync {
     /// conversation: nothing replaced or lapsed (session memories of every
     /// session, each knowing its own), in no order.
     async fn recallable(&self, owner: &str, now: i64) -> StoreResult<Vec<Memory>>;
-    /// Counts a use of each of `ids` at `at`, which also moves their expiry.
+    /// Counts `times` uses of each of `ids`, the last at `at`, which also
+    /// moves their expiry.
     async fn mark_used(
         &self,
         owner: &str,
         ids: &[String],
+        times: i64,
         at: i64,
         windows: &Windows,
     ) -> StoreResult<()>;

@@ -27,6 +27,9 @@ pub struct Session {
     /// Reads and writes no memory.
     #[serde(default)]
     pub temporary: bool,
+    /// Kept at the top of the sidebar.
+    #[serde(default)]
+    pub pinned: bool,
 }
 
 impl Session {
@@ -42,6 +45,7 @@ impl Session {
             created_at: now,
             updated_at: now,
             temporary: false,
+            pinned: false,
         }
     }
 }
@@ -185,7 +189,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait ChatStore: Send + Sync {
     async fn create_session(&self, session: &Session) -> StoreResult<()>;
     async fn session(&self, id: &str) -> StoreResult<Option<Session>>;
-    /// Newest first; `owner = None` lists every session (admin or local mode).
+    /// Pinned first, then newest first; `owner = None` lists every session
+    /// (admin or local mode).
     async fn list_sessions(
         &self,
         owner: Option<&str>,
@@ -193,6 +198,16 @@ pub trait ChatStore: Send + Sync {
         offset: i64,
     ) -> StoreResult<Vec<Session>>;
     async fn rename_session(&self, id: &str, title: &str) -> StoreResult<bool>;
+    async fn pin_session(&self, id: &str, pinned: bool) -> StoreResult<bool>;
+    /// The most recent `limit` finished messages of `owner`'s sessions
+    /// (`None`: the local user's, never anyone else's) holding every one of
+    /// `terms` (the longer as word prefixes), newest first.
+    async fn search_messages(
+        &self,
+        owner: Option<&str>,
+        terms: &[String],
+        limit: i64,
+    ) -> StoreResult<Vec<MessageRecord>>;
     /// Removes the session with its messages, runs and tool calls.
     async fn delete_session(&self, id: &str) -> StoreResult<bool>;
 
@@ -208,6 +223,8 @@ pub trait ChatStore: Send + Sync {
     async fn start_turn(&self, turn: &NewTurn<'_>) -> StoreResult<MessageRecord>;
     async fn finish_run(&self, run_id: &str, outcome: &RunOutcome) -> StoreResult<()>;
     async fn run(&self, run_id: &str) -> StoreResult<Option<RunRecord>>;
+    /// The session's runs, oldest first.
+    async fn session_runs(&self, session_id: &str) -> StoreResult<Vec<RunRecord>>;
 
     /// Appends a message at the end of the session.
     async fn append_message(

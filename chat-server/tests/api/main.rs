@@ -16,6 +16,7 @@ mod auth;
 mod chat;
 mod cli;
 mod context;
+mod conversations;
 mod fuzz;
 mod hardening;
 mod limits;

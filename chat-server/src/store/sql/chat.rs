@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::{AnyConnection, Row};
 
 use super::{
-    SqlStore, classify,
+    Engine, SqlStore, classify,
     rows::{message, message_status_str, run, run_status_str, session, tool_call, tool_status_str},
 };
 use crate::store::{
@@ -130,7 +130,7 @@ impl ChatStore for SqlStore {
     ) -> StoreResult<Vec<Session>> {
         let rows = match owner {
             Some(owner) => {
-                sqlx::query("SELECT * FROM chat_sessions WHERE owner = $1 ORDER BY updated_at DESC, id LIMIT $2 OFFSET $3")
+                sqlx::query("SELECT * FROM chat_sessions WHERE owner = $1 ORDER BY pinned DESC, updated_at DESC, id LIMIT $2 OFFSET $3")
                     .bind(owner)
                     .bind(limit)
                     .bind(offset)
@@ -138,7 +138,7 @@ impl ChatStore for SqlStore {
                     .await
             }
             None => {
-                sqlx::query("SELECT * FROM chat_sessions ORDER BY updated_at DESC, id LIMIT $1 OFFSET $2")
+                sqlx::query("SELECT * FROM chat_sessions ORDER BY pinned DESC, updated_at DESC, id LIMIT $1 OFFSET $2")
                     .bind(limit)
                     .bind(offset)
                     .fetch_all(&self.pool)
@@ -162,6 +162,57 @@ impl ChatStore for SqlStore {
                 .await
                 .map_err(classify)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn pin_session(&self, id: &str, pinned: bool) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE chat_sessions SET pinned = $1 WHERE id = $2")
+            .bind(i64::from(pinned))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn search_messages(
+        &self,
+        owner: Option<&str>,
+        terms: &[String],
+        limit: i64,
+    ) -> StoreResult<Vec<MessageRecord>> {
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (matched, from) = match self.engine() {
+            Engine::Postgres => (
+                "to_tsvector('simple', m.content) @@ to_tsquery('simple', $1)",
+                "chat_messages m",
+            ),
+            Engine::Sqlite => (
+                "chat_messages_fts MATCH $1",
+                "chat_messages_fts f JOIN chat_message_search x ON x.n = f.rowid \
+                 JOIN chat_messages m ON m.id = x.message_id",
+            ),
+        };
+        let whose = if owner.is_some() {
+            "s.owner = $3"
+        } else {
+            "s.owner IS NULL"
+        };
+        let sql = format!(
+            "SELECT m.* FROM {from} JOIN chat_sessions s ON s.id = m.session_id \
+             WHERE {matched} AND {whose} AND m.status <> 'streaming' \
+             ORDER BY m.created_at DESC, m.seq DESC LIMIT $2"
+        );
+        let mut query = sqlx::query(&sql).bind(self.text_query(terms)).bind(limit);
+        if let Some(owner) = owner {
+            query = query.bind(owner);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(classify)?;
+        rows.iter()
+            .map(message)
+            .collect::<Result<_, _>>()
+            .map_err(classify)
     }
 
     async fn delete_session(&self, id: &str) -> StoreResult<bool> {
@@ -266,6 +317,19 @@ impl ChatStore for SqlStore {
             .await
             .map_err(classify)?;
         row.as_ref().map(run).transpose().map_err(classify)
+    }
+
+    async fn session_runs(&self, session_id: &str) -> StoreResult<Vec<RunRecord>> {
+        let rows =
+            sqlx::query("SELECT * FROM chat_runs WHERE session_id = $1 ORDER BY started_at, id")
+                .bind(session_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(classify)?;
+        rows.iter()
+            .map(run)
+            .collect::<Result<_, _>>()
+            .map_err(classify)
     }
 
     async fn append_message(

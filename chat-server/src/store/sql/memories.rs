@@ -13,7 +13,7 @@ use crate::{
         StoreResult,
         memories::{
             Added, Memory, MemoryChange, MemoryCounts, MemoryKind, MemoryStore, NewMemory, Origin,
-            Retention, Source, Windows, as_prefix,
+            Retention, Source, Windows,
         },
     },
 };
@@ -68,37 +68,6 @@ fn profile(row: &AnyRow) -> Result<Profile, sqlx::Error> {
 }
 
 impl SqlStore {
-    /// `terms` as this engine's full-text query: every one of them, each
-    /// long enough as a word prefix. Terms are letters and digits
-    /// only (`memory::recall::terms`), so they cannot be query syntax.
-    fn text_query(&self, terms: &[String]) -> String {
-        let prefix = |t: &String| as_prefix(t);
-        match self.engine() {
-            Engine::Postgres => terms
-                .iter()
-                .map(|t| {
-                    if prefix(t) {
-                        format!("{t}:*")
-                    } else {
-                        t.clone()
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" & "),
-            Engine::Sqlite => terms
-                .iter()
-                .map(|t| {
-                    if prefix(t) {
-                        format!("\"{t}\"*")
-                    } else {
-                        format!("\"{t}\"")
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" AND "),
-        }
-    }
-
     /// The condition that `m` matches the full-text query `$n`.
     fn matches(&self, n: usize) -> String {
         match self.engine() {
@@ -476,6 +445,7 @@ impl MemoryStore for SqlStore {
         &self,
         owner: &str,
         ids: &[String],
+        times: i64,
         at: i64,
         windows: &Windows,
     ) -> StoreResult<()> {
@@ -483,9 +453,9 @@ impl MemoryStore for SqlStore {
             return Ok(());
         }
         // One statement for a prompt's memories; the ids are bound, never formatted.
-        let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 5)).collect();
+        let list: Vec<String> = (0..ids.len()).map(|i| format!("${}", i + 6)).collect();
         let sql = format!(
-            "UPDATE memories SET use_count = use_count + 1, last_used_at = $1, expires_at = CASE retention \
+            "UPDATE memories SET use_count = use_count + $5, last_used_at = $1, expires_at = CASE retention \
              WHEN 'pinned' THEN NULL WHEN 'long' THEN $2 ELSE $3 END \
              WHERE owner = $4 AND replaced_by IS NULL AND id IN ({})",
             list.join(", ")
@@ -494,7 +464,8 @@ impl MemoryStore for SqlStore {
             .bind(at)
             .bind(at + windows.long_ms)
             .bind(at + windows.short_ms)
-            .bind(owner);
+            .bind(owner)
+            .bind(times);
         for id in ids {
             query = query.bind(id);
         }

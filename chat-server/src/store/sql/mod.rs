@@ -103,6 +103,37 @@ impl SqlStore {
         self.engine
     }
 
+    /// `terms` as this engine's full-text query: every one of them, each
+    /// long enough as a word prefix. Terms are letters and digits
+    /// only (`memory::text::terms`), so they cannot be query syntax.
+    pub(crate) fn text_query(&self, terms: &[String]) -> String {
+        let prefix = |t: &String| super::memories::as_prefix(t);
+        match self.engine() {
+            Engine::Postgres => terms
+                .iter()
+                .map(|t| {
+                    if prefix(t) {
+                        format!("{t}:*")
+                    } else {
+                        t.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" & "),
+            Engine::Sqlite => terms
+                .iter()
+                .map(|t| {
+                    if prefix(t) {
+                        format!("\"{t}\"*")
+                    } else {
+                        format!("\"{t}\"")
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" AND "),
+        }
+    }
+
     /// A transaction that will write. On SQLite it takes the write lock at
     /// once (`BEGIN IMMEDIATE`): one that read first and wrote after
     /// another connection's write would fail with "database is locked"

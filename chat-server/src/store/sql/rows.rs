@@ -15,6 +15,7 @@ pub(super) fn session(row: &AnyRow) -> Result<Session, sqlx::Error> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         temporary: row.try_get::<i64, _>("temporary")? != 0,
+        pinned: row.try_get::<i64, _>("pinned")? != 0,
     })
 }
 

@@ -124,7 +124,7 @@ async fn memories_are_merged_replaced_and_bounded(store: SqlStore) {
     let bounded = owner();
     let used = add(&store, new(&bounded, "used often", Retention::Short, now)).await;
     store
-        .mark_used(&bounded, std::slice::from_ref(&used.id), now, &WINDOWS)
+        .mark_used(&bounded, std::slice::from_ref(&used.id), 1, now, &WINDOWS)
         .await
         .expect("used");
     add(&store, new(&bounded, "never used", Retention::Short, now)).await;
@@ -297,7 +297,7 @@ async fn changes_uses_lapses_and_deletes_keep_to_their_owner(store: SqlStore) {
     )
     .await;
     store
-        .mark_used(&me, std::slice::from_ref(&short.id), now, &WINDOWS)
+        .mark_used(&me, std::slice::from_ref(&short.id), 1, now, &WINDOWS)
         .await
         .expect("used");
     let used = store
@@ -495,7 +495,7 @@ async fn every_change_moves_the_owners_version_and_a_held_index_follows(store: S
     )
     .await;
     store
-        .mark_used(&me, std::slice::from_ref(&note.id), now + 2, &WINDOWS)
+        .mark_used(&me, std::slice::from_ref(&note.id), 1, now + 2, &WINDOWS)
         .await
         .expect("used");
     add(
@@ -575,7 +575,7 @@ async fn saves_and_uses_at_once_all_succeed(store: SqlStore) {
                 .add_memory(&new(&me, &text, Retention::Short, now), 1000, &WINDOWS)
                 .await
                 .map(|_| ())?;
-            store.mark_used(&me, &[id], now + i, &WINDOWS).await
+            store.mark_used(&me, &[id], 1, now + i, &WINDOWS).await
         }));
     }
     for task in tasks {
