@@ -381,6 +381,50 @@ test("an old conversation opens from the sidebar, renames, regenerates and delet
   await page.context().close();
 });
 
+test("the sidebar search finds a word of an old answer, marks it and opens the conversation at it; pins and exports", async () => {
+  // Three conversations; the first one's answer names Lamu's schools.
+  const chat = async (message) => {
+    const r = await fetch(`${offline.base}/api/chat`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ message }),
+    });
+    assert.equal(r.status, 200);
+    return r.json();
+  };
+  const lamu = await chat("How many schools are in Lamu county?");
+  await chat("How many schools are in Kwale county?");
+  await chat("Find Moi Girls in Nairobi");
+  const page = await open(offline.base);
+  await page.fill("#session-query", "lamu");
+  const hit = page.locator(`#search-results li[data-id="${lamu.session_id}"] a.snippet`).first();
+  await hit.waitFor();
+  assert.ok(await page.locator("#sessions").isHidden(), "the results replace the list");
+  const marks = await page.locator(`#search-results li[data-id="${lamu.session_id}"] mark`).allInnerTexts();
+  assert.ok(marks.length > 0 && marks.every((m) => m.toLowerCase() === "lamu"), JSON.stringify(marks));
+  const messageId = (await hit.getAttribute("href")).split("#m-")[1];
+  await hit.click();
+  await page.waitForSelector(`#m-${messageId}.found`);
+  assert.match(page.url(), new RegExp(`/c/${lamu.session_id}#m-${messageId}$`));
+  // The conversation's usage and its exports.
+  await page.waitForSelector("#exports:not([hidden])");
+  const markdown = await (await fetch(new URL(await page.getAttribute("#export-md", "href"), offline.base))).text();
+  assert.match(markdown, /How many schools are in Lamu county\?/);
+  const json = await (await fetch(new URL(await page.getAttribute("#export-json", "href"), offline.base))).json();
+  assert.equal(json.session.id, lamu.session_id);
+  // Cleared, the list is back; pinning puts a conversation first.
+  await page.fill("#session-query", "");
+  await page.waitForSelector("#sessions:not([hidden])");
+  await page.locator(`#sessions li[data-id="${lamu.session_id}"] button.pin`).click();
+  await page.waitForFunction((id) => document.querySelector("#sessions li")?.dataset.id === id, lamu.session_id);
+  assert.ok(await page.locator(`#sessions li[data-id="${lamu.session_id}"].pinned`).isVisible());
+  const listed = await (await fetch(`${offline.base}/api/sessions`)).json();
+  assert.equal(listed.sessions[0].id, lamu.session_id);
+  assert.equal(listed.sessions[0].pinned, true);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
 test("the Memory page adds, edits, searches, exports and deletes; answers say which memories they used", async () => {
   const memories = async () => (await (await fetch(`${offline.base}/api/memory`)).json()).memories;
   const page = await open(offline.base, "/memory");
