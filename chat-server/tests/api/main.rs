@@ -17,6 +17,7 @@ mod chat;
 mod cli;
 mod context;
 mod conversations;
+mod followups;
 mod fuzz;
 mod hardening;
 mod limits;

@@ -98,7 +98,7 @@ fn choose(
             _ => r.country,
         };
     }
-    let tool = |name: &str| find_tool(tools, name).or_else(|| handoff_for(tools, name));
+    let tool = |name: &str| tool_or_handoff(tools, name);
     let mut args = Map::new();
     let mut put = |k: &str, v: Option<Value>| {
         if let Some(v) = v {
@@ -248,6 +248,11 @@ fn choose(
     tool("search_schools")
         .map(|t| (t, Value::Object(args)))
         .or_else(|| best_by_description(tools, &q))
+}
+
+/// `name` as this agent has it, or the handoff to the agent that has it.
+pub(super) fn tool_or_handoff(tools: &[ToolSpec], name: &str) -> Option<String> {
+    find_tool(tools, name).or_else(|| handoff_for(tools, name))
 }
 
 /// The handoff to an agent whose description covers `tool` (stories for

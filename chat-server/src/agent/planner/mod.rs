@@ -4,9 +4,12 @@
 //! tools' names, descriptions and schemas plus the known counties, levels and
 //! languages), calls it, and after the result streams a readable summary of it
 //! (tables for lists), always saying it is the offline planner and how to
-//! configure a real model. It is the default when no provider key is set.
+//! configure a real model. A follow-up ("and in Mombasa?", "the second
+//! one") asks the previous turn's tool again, changed only where it says
+//! (`following`). It is the default when no provider key is set.
 
 mod choosing;
+mod following;
 mod reading;
 mod summary;
 
@@ -61,13 +64,15 @@ impl OfflinePlanner {
                 if !results.is_empty()
                     && results.iter().all(|r| r.name.starts_with(HANDOFF_PREFIX)) =>
             {
-                let question = request.messages.iter().rev().find_map(|m| match m {
-                    Message::User { text } => Some(text.clone()),
-                    _ => None,
-                });
+                // The conversation up to the question, without the handoff
+                // (a follow-up reads the turns before it).
+                let asked_at = request
+                    .messages
+                    .iter()
+                    .rposition(|m| matches!(m, Message::User { .. }));
                 let mut asked = request.clone();
-                asked.messages = question
-                    .map(|text| vec![Message::User { text }])
+                asked.messages = asked_at
+                    .map(|i| request.messages[..=i].to_vec())
                     .unwrap_or_default();
                 return self.respond(&asked);
             }
@@ -76,12 +81,27 @@ impl OfflinePlanner {
                 text(&mut out, &summary::summarise(&tool, results));
             }
             Some(Message::User { text: question }) if !request.tools.is_empty() => {
-                match choosing::plan(
-                    &self.known,
-                    question,
-                    &request.tools,
-                    request.profile.as_ref(),
-                ) {
+                let planned =
+                    following::follow_up(&self.known, question, &request.messages, |name| {
+                        choosing::tool_or_handoff(&request.tools, name)
+                    })
+                    .map(|(name, args)| {
+                        // Handed off, the agent that has the tool follows up itself.
+                        if name.starts_with(HANDOFF_PREFIX) {
+                            (name, serde_json::json!({}))
+                        } else {
+                            (name, args)
+                        }
+                    })
+                    .or_else(|| {
+                        choosing::plan(
+                            &self.known,
+                            question,
+                            &request.tools,
+                            request.profile.as_ref(),
+                        )
+                    });
+                match planned {
                     Some((name, arguments)) => {
                         let id = format!("offline-{}", uuid::Uuid::new_v4().simple());
                         out.push(ProviderEvent::ToolCallStart {
