@@ -625,6 +625,14 @@ async function openSession(id, { keepRun = true, message = null } = {}) {
   showTemporary(false, data.session.temporary);
   showConversationBar(data.session, data.usage);
   document.title = `${data.session.title} — MAS`;
+  if (data.summary) {
+    // What the model reads the older turns as (they are all still shown below).
+    const note = el("details", { class: "earlier" }, el("summary", { text: `Earlier in this conversation (${data.summary.turns} turns, as the model now reads them)` }));
+    const body = el("div", { class: "markdown" });
+    renderMarkdown(body, data.summary.text);
+    note.append(body);
+    els.messages.append(note);
+  }
   const messages = data.messages;
   const last = messages[messages.length - 1];
   const live = keepRun && last?.role === "assistant" && last.status === "streaming" && last.run_id;

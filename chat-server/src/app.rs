@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     agent::{AgentRunner, planner::OfflinePlanner},
     auth::{Auth, cookie::CookieKey},
+    conversations::summaries::Summariser,
     http::{self, AppState, routes::health},
     jobs::Jobs,
     limits::{self, Logins, Quotas, RateLimiter},
@@ -128,13 +129,21 @@ impl Application {
             Arc::new(Extractor {
                 memories: memories.clone(),
                 chat: store.clone(),
-                model: (model.name() != "offline").then_some(model),
+                model: (model.name() != "offline").then(|| model.clone()),
+            }),
+            workers.clone(),
+        );
+        let summary_turns = settings.agents.limits.context.summary_turns;
+        jobs.spawn(
+            Arc::new(Summariser {
+                chat: store.clone(),
+                model: (model.name() != "offline").then(|| model.clone()),
+                after_turns: summary_turns,
             }),
             workers.clone(),
         );
         let remembering = settings.memory.enabled.then(|| Remembering {
             memories: memories.clone(),
-            jobs: jobs.clone(),
         });
         let (log, handover) = run_log(redis.as_ref(), &settings)?;
         let quotas = Arc::new(Quotas::new(
@@ -143,7 +152,15 @@ impl Application {
             settings.limits.daily_token_budget,
         ));
         let admission = Admission::new(settings.server.max_concurrent_runs, quotas.clone());
-        let runs = Runs::new(store.clone(), runner, log, admission, handover, remembering);
+        let runs = Runs::new(
+            store.clone(),
+            runner,
+            log,
+            admission,
+            handover,
+            remembering,
+            Some(jobs.clone()),
+        );
         let limiter = RateLimiter::new(settings.limits.budgets, redis.clone());
         let logins = Arc::new(Logins::new(redis));
         Retention {

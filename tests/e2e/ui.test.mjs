@@ -152,7 +152,7 @@ before(async () => {
   assert.ok(fs.existsSync(CHROMIUM), `Chromium is missing at ${CHROMIUM} (apt-get install chromium)`);
   fake = await fakeModel();
   [offline, online] = await Promise.all([
-    startChat("offline", {}),
+    startChat("offline", { CONTEXT_SUMMARY_TURNS: "3" }),
     startChat("online", {
       OPENAI_BASE_URL: `http://127.0.0.1:${fake.address().port}/v1`,
       OPENAI_API_KEY: "sk-e2e",
@@ -377,6 +377,35 @@ test("an old conversation opens from the sidebar, renames, regenerates and delet
   await page.waitForFunction((gone) => !document.querySelector(`#sessions li[data-id="${gone}"]`), id);
   assert.equal(new URL(page.url()).pathname, "/");
   assert.equal((await fetch(`${offline.base}/api/sessions/${id}`)).status, 404);
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});
+
+test("a long conversation shows its stored summary as a collapsed note above the turns", async () => {
+  let sessionId = null;
+  for (const county of ["Lamu", "Kwale", "Kilifi", "Mombasa"]) {
+    const r = await fetch(`${offline.base}/api/chat`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ message: `How many schools are in ${county} county?`, ...(sessionId ? { session_id: sessionId } : {}) }),
+    });
+    assert.equal(r.status, 200);
+    sessionId = (await r.json()).session_id;
+  }
+  let summary = null;
+  for (let i = 0; i < 50 && !summary; i++) {
+    summary = (await (await fetch(`${offline.base}/api/sessions/${sessionId}`)).json()).summary;
+    if (!summary) await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.ok(summary, "the background job stored a summary");
+  const page = await open(offline.base, `/c/${sessionId}`);
+  const note = page.locator("details.earlier");
+  await note.waitFor();
+  assert.match(await note.locator("summary").innerText(), /Earlier in this conversation/);
+  assert.equal(await note.getAttribute("open"), null, "collapsed");
+  await note.locator("summary").click();
+  assert.match(await note.locator(".markdown").innerText(), /Asked: How many schools are in Lamu county\?/);
+  assert.equal(await page.locator(".message.user").count(), 4, "every turn is still shown");
   assert.deepEqual(page.errors, []);
   await page.context().close();
 });

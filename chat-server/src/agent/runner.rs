@@ -166,6 +166,10 @@ impl AgentRunner {
         }
     }
 
+    pub fn limits(&self) -> &RunLimits {
+        &self.limits
+    }
+
     pub fn agents(&self) -> &AgentSet {
         &self.agents
     }
@@ -291,6 +295,7 @@ impl AgentRunner {
         &self,
         agent: Option<&str>,
         history: &[Message],
+        earlier: Option<&str>,
         instructions: Option<&str>,
         reserve: i64,
     ) -> Context {
@@ -305,7 +310,13 @@ impl AgentRunner {
                 context::window::budget(&model) - self.overhead(agent, counter, reserve + extra)
             }
         };
-        context::build(history, None, counter, budget.max(1), &self.limits.context)
+        context::build(
+            history,
+            earlier,
+            counter,
+            budget.max(1),
+            &self.limits.context,
+        )
     }
 
     /// Runs one turn as a stream of events; the last one is terminal.

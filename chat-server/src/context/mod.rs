@@ -21,6 +21,9 @@ pub struct ContextSettings {
     /// `CONTEXT_TOOL_RESULT_CHARS`: characters of an earlier turn's tool
     /// result kept.
     pub tool_result_chars: usize,
+    /// `CONTEXT_SUMMARY_TURNS`: turns past a session's stored summary after
+    /// which a job summarises the older half of them (0: never).
+    pub summary_turns: usize,
 }
 
 impl Default for ContextSettings {
@@ -28,6 +31,7 @@ impl Default for ContextSettings {
         ContextSettings {
             budget: None,
             tool_result_chars: 2_000,
+            summary_turns: 40,
         }
     }
 }
@@ -242,6 +246,18 @@ fn summarise(
     tail.reverse();
     head.extend(tail);
     Some(head.join("\n"))
+}
+
+/// The extractive summary of `conversation`'s turns after `earlier` (a
+/// line each: the question, and the first sentence and figures of the
+/// answer), within `room` tokens.
+pub fn summary_of(
+    conversation: &[Message],
+    earlier: Option<&str>,
+    counter: Counter,
+    room: i64,
+) -> Option<String> {
+    summarise(counter, earlier, &turns(conversation), room)
 }
 
 /// The context of `conversation` (ending with the user's message) within

@@ -241,6 +241,9 @@ impl Runs {
             abandon: CancellationToken::new(),
             permit,
             learn,
+            // The replica that started the run judged it; a summary is
+            // queued again by the session's next turn if it is still due.
+            summarise: None,
         });
     }
 

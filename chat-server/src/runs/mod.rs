@@ -19,6 +19,7 @@ pub mod turn;
 use std::{sync::Arc, time::Duration};
 
 use futures::FutureExt;
+use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -41,7 +42,16 @@ use crate::{
 #[derive(Clone)]
 pub struct Remembering {
     pub memories: Arc<Memories>,
-    pub jobs: Arc<Jobs>,
+}
+
+/// The job that summarises a long session's older turns
+/// (`conversations::summaries` runs it).
+pub const SUMMARY_JOB: &str = "summarise";
+
+/// Which session a summary job is for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SummaryJob {
+    pub session_id: String,
 }
 
 /// A turn's first writes wait at most this long for the model's first event.
@@ -81,6 +91,8 @@ pub struct Runs {
     handover: Option<Handover>,
     /// `None`: no run reads or writes memory.
     remembering: Option<Remembering>,
+    /// The background job queue (memory extraction, summaries).
+    jobs: Option<Arc<Jobs>>,
     active: ActiveRuns,
     /// Cancelled once this replica's runs are finished or handed over:
     /// streams served here end, and their clients reconnect elsewhere.
@@ -100,6 +112,7 @@ impl Runs {
         admission: Admission,
         handover: Option<Handover>,
         remembering: Option<Remembering>,
+        jobs: Option<Arc<Jobs>>,
     ) -> Arc<Self> {
         let runs = Arc::new(Runs {
             store,
@@ -108,6 +121,7 @@ impl Runs {
             admission,
             handover,
             remembering,
+            jobs,
             active: ActiveRuns::default(),
             closed: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -182,7 +196,7 @@ impl Runs {
     /// happen beside the model call, off the time-to-first-token path.
     pub async fn start(self: &Arc<Self>, request: TurnRequest) -> Result<RunHandle, StartError> {
         self.admission.open(&self.active)?;
-        let existing = match &request.session_id {
+        let (existing, stored) = match &request.session_id {
             Some(id) => {
                 let session = self
                     .store
@@ -190,20 +204,41 @@ impl Runs {
                     .await?
                     .ok_or_else(|| StartError::SessionNotFound(id.clone()))?;
                 let saved = match request.history {
-                    Some(_) => Saved::default(),
+                    Some(_) => (Saved::default(), None),
                     None => {
-                        let (messages, tool_calls) =
-                            tokio::try_join!(self.store.messages(id), self.store.tool_calls(id))?;
-                        Saved {
-                            messages,
-                            tool_calls,
-                        }
+                        let (messages, tool_calls, summary) = tokio::try_join!(
+                            self.store.messages(id),
+                            self.store.tool_calls(id),
+                            self.store.session_summary(id)
+                        )?;
+                        // The turns a stored summary covers are read as that summary.
+                        let through = summary.as_ref().map_or(0, |s| s.through_seq);
+                        let messages = messages.into_iter().filter(|m| m.seq > through).collect();
+                        (
+                            Saved {
+                                messages,
+                                tool_calls,
+                            },
+                            summary,
+                        )
                     }
                 };
-                Some((session, saved))
+                let (saved, summary) = saved;
+                (Some((session, saved)), summary)
             }
-            None => None,
+            None => (None, None),
         };
+        // Turns past the stored summary: this many more, and a job
+        // summarises the older half once this turn is done.
+        let summary_turns = self.runner.limits().context.summary_turns;
+        let unsummarised = existing.as_ref().map_or(0, |(_, saved)| {
+            saved
+                .messages
+                .iter()
+                .filter(|m| m.role == crate::store::Role::User)
+                .count()
+        }) + 1;
+        let summarise = summary_turns > 0 && unsummarised > summary_turns;
         let runner = &self.runner;
         let mut plan = turn::plan(request, existing, &runner.agents().entry().name, |agent| {
             let provider = runner.provider_for_name(agent);
@@ -221,6 +256,7 @@ impl Runs {
         let context = runner.context(
             Some(&plan.agent),
             &plan.history,
+            stored.as_ref().map(|s| s.text.as_str()),
             plan.instructions.as_deref(),
             reserve,
         );
@@ -260,6 +296,9 @@ impl Runs {
             session_id: plan.session.id.clone(),
         };
         let learn = self.learning(&plan, &run_id);
+        let summarise = summarise.then(|| SummaryJob {
+            session_id: plan.session.id.clone(),
+        });
         let input = RunInput {
             memory: self.memory_for(&plan),
             history: plan.history,
@@ -279,6 +318,7 @@ impl Runs {
             abandon: CancellationToken::new(),
             permit,
             learn,
+            summarise,
         });
         Ok(handle)
     }

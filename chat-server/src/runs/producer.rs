@@ -48,6 +48,8 @@ pub struct Production {
     pub permit: Permit,
     /// Queued once the run has finished: what it teaches of its user.
     pub learn: Option<crate::memory::extract::TurnJob>,
+    /// The session's older turns to summarise after this one.
+    pub summarise: Option<super::SummaryJob>,
 }
 
 /// Saves a run against its answer's row, once the first writes are done.
@@ -335,6 +337,7 @@ impl Runs {
             abandon,
             permit,
             learn,
+            summarise,
         } = production;
         let agent = input.agent.clone().unwrap_or_default();
         // A panic in the loop (a tool adapter's, a parser's) ends the run as
@@ -407,12 +410,20 @@ impl Runs {
             _ => "failed",
         };
         metrics::counter!("mas_runs_total", "agent" => agent, "status" => status).increment(1);
-        if let (Some(job), Some(remembering), "completed") = (learn, &self.remembering, status) {
-            // Off the answer's path: the job runs after the turn, on any replica.
-            let jobs = remembering.jobs.clone();
+        if let (Some(jobs), "completed") = (&self.jobs, status) {
+            // Off the answer's path: the jobs run after the turn, on any replica.
+            let jobs = jobs.clone();
+            let learn = learn.filter(|_| self.remembering.is_some());
             tokio::spawn(async move {
-                if let Err(e) = jobs.enqueue(crate::memory::extract::KIND, &job).await {
+                if let Some(job) = learn
+                    && let Err(e) = jobs.enqueue(crate::memory::extract::KIND, &job).await
+                {
                     tracing::warn!(run_id = %job.run_id, error = %e, "queueing the memory extraction failed");
+                }
+                if let Some(job) = summarise
+                    && let Err(e) = jobs.enqueue(super::SUMMARY_JOB, &job).await
+                {
+                    tracing::warn!(session_id = %job.session_id, error = %e, "queueing the summary failed");
                 }
             });
         }

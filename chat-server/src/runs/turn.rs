@@ -130,7 +130,7 @@ pub struct Saved {
 /// handoffs, left out), so a follow-up sees what the tools returned.
 /// Answers that are empty (one that failed before its first word) are
 /// left out with their calls.
-fn conversation(saved: Saved) -> Vec<Message> {
+pub fn conversation(saved: Saved) -> Vec<Message> {
     let Saved {
         messages,
         tool_calls,

@@ -305,6 +305,7 @@ impl Settings {
                             budget => budget.map(i64::from),
                         },
                         tool_result_chars: raw.context_tool_result_chars.max(100),
+                        summary_turns: raw.context_summary_turns,
                     },
                     ..RunLimits::default()
                 },

@@ -72,6 +72,8 @@ pub const ENV_VARS: &[&str] = &[
     "JOB_CONCURRENCY",
     "CONTEXT_TOKEN_BUDGET",
     "CONTEXT_TOOL_RESULT_CHARS",
+    "CONTEXT_SUMMARY_TURNS",
+    "PRICE_TABLE",
 ];
 
 /// Every setting as the sources name it: one flat record.
@@ -137,6 +139,7 @@ pub struct Raw {
     pub job_concurrency: usize,
     pub context_token_budget: Option<u32>,
     pub context_tool_result_chars: usize,
+    pub context_summary_turns: usize,
     pub price_table: Option<String>,
 }
 
@@ -194,6 +197,7 @@ struct Defaults {
     job_lease: f64,
     job_concurrency: usize,
     context_tool_result_chars: usize,
+    context_summary_turns: usize,
 }
 
 impl Default for Defaults {
@@ -244,6 +248,7 @@ impl Default for Defaults {
             job_lease: 60.0,
             job_concurrency: 4,
             context_tool_result_chars: 2_000,
+            context_summary_turns: 40,
         }
     }
 }

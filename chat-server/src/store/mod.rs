@@ -133,6 +133,19 @@ pub struct RunRecord {
     pub finished_at: Option<i64>,
 }
 
+/// A long conversation's summary of its turns up to message `through_seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    pub session_id: String,
+    pub through_seq: i64,
+    /// How many turns it covers.
+    pub turns: i64,
+    pub text: String,
+    /// `model` or `extractive`.
+    pub made_by: String,
+    pub updated_at: i64,
+}
+
 /// How a run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunOutcome {
@@ -199,6 +212,10 @@ pub trait ChatStore: Send + Sync {
     ) -> StoreResult<Vec<Session>>;
     async fn rename_session(&self, id: &str, title: &str) -> StoreResult<bool>;
     async fn pin_session(&self, id: &str, pinned: bool) -> StoreResult<bool>;
+    async fn session_summary(&self, session_id: &str) -> StoreResult<Option<SessionSummary>>;
+    /// Saves `summary` unless one covering as much or more is kept already;
+    /// whether it was saved.
+    async fn save_session_summary(&self, summary: &SessionSummary) -> StoreResult<bool>;
     /// The most recent `limit` finished messages of `owner`'s sessions
     /// (`None`: the local user's, never anyone else's) holding every one of
     /// `terms` (the longer as word prefixes), newest first.

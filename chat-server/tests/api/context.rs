@@ -208,3 +208,104 @@ async fn a_prompt_the_model_finds_too_long_is_compacted_and_asked_again() {
         .expect("messages");
     assert_eq!(last["content"], "Compacted and answered.");
 }
+
+/// The session's stored summary, once the background job has made it.
+async fn stored_summary(app: &TestApp, session: &str) -> Value {
+    for _ in 0..100 {
+        let summary = app.session(session).await["summary"].clone();
+        if !summary.is_null() {
+            return summary;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("no summary was stored for {session}");
+}
+
+#[tokio::test]
+async fn a_long_sessions_older_turns_are_summarised_by_the_model_and_read_as_that_summary() {
+    let fake = FakeModel::always(Turn::Text("Noted.")).await;
+    let app = TestApp::builder()
+        .model(&fake)
+        .set("context_summary_turns", 4)
+        .spawn()
+        .await;
+    let first = "I am a head teacher in Kilifi and I plan a visit (turn 1)";
+    let session = say(&app, first, None).await["session_id"]
+        .as_str()
+        .expect("session")
+        .to_owned();
+    for i in 2..=5 {
+        say(&app, &format!("Question number {i}"), Some(&session)).await;
+    }
+    // Five turns past no summary: after the fifth, the older half is summarised.
+    let summary = stored_summary(&app, &session).await;
+    assert_eq!(summary["made_by"], "model", "{summary}");
+    assert_eq!(summary["turns"], 3, "{summary}");
+    let text = summary["text"].as_str().expect("text");
+    assert!(
+        text.contains("Kilifi"),
+        "the model was given the first turn: {text}"
+    );
+    let asked = fake.summaries.lock().await.len();
+    assert_eq!(asked, 1, "one summary request");
+
+    say(&app, "Question number 6", Some(&session)).await;
+    let body = fake.bodies().await.pop().expect("a request");
+    let system = body["messages"][0]["content"].as_str().expect("system");
+    assert!(
+        system.contains("Earlier in this conversation") && system.contains(text),
+        "{system}"
+    );
+    let carried: Vec<&str> = body["messages"].as_array().expect("messages")[1..]
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert!(
+        !carried.contains(&first),
+        "the summarised turn is not sent again: {carried:?}"
+    );
+    assert!(
+        carried.contains(&"Question number 4") && carried.contains(&"Question number 6"),
+        "{carried:?}"
+    );
+    // The conversation itself keeps every message.
+    assert_eq!(
+        app.session(&session).await["messages"]
+            .as_array()
+            .map(Vec::len),
+        Some(12)
+    );
+}
+
+#[tokio::test]
+async fn with_no_model_the_summary_is_the_questions_and_the_figures_answered() {
+    let app = TestApp::builder()
+        .set("context_summary_turns", 4)
+        .spawn()
+        .await;
+    let counties = ["Lamu", "Kwale", "Kilifi", "Mombasa", "Kisumu"];
+    let mut session: Option<String> = None;
+    for county in counties {
+        let reply = say(
+            &app,
+            &format!("How many schools are in {county} county?"),
+            session.as_deref(),
+        )
+        .await;
+        session = reply["session_id"].as_str().map(str::to_owned);
+    }
+    let session = session.expect("session");
+    let summary = stored_summary(&app, &session).await;
+    assert_eq!(summary["made_by"], "extractive", "{summary}");
+    let text = summary["text"].as_str().expect("text");
+    let lamu = crate::support::data::kenya_schools_in("Lamu");
+    assert!(
+        text.contains("Asked: How many schools are in Lamu county?")
+            && text.contains(&lamu.to_string()),
+        "the question and Lamu's {lamu} schools: {text}"
+    );
+    assert!(
+        !text.contains("Mombasa"),
+        "the newer half is not summarised: {text}"
+    );
+}

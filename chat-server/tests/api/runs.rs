@@ -358,6 +358,7 @@ async fn sharing_limits(app: &TestApp, redis: &Redis, tokens: u64) -> std::sync:
         admission,
         None,
         None,
+        None,
     )
 }
 
@@ -445,7 +446,7 @@ async fn a_run_whose_loop_panics_ends_as_failed_and_frees_its_slot() {
     ));
     let admission = Admission::new(10, std::sync::Arc::new(Quotas::new(None, 1, 0)));
     let log = std::sync::Arc::new(MemoryRunLog::new(Duration::from_secs(60)));
-    let runs = Runs::new(app.store.clone(), runner, log, admission, None, None);
+    let runs = Runs::new(app.store.clone(), runner, log, admission, None, None, None);
     for attempt in 0..2 {
         let run = start(&runs, TurnRequest::new("hello").by("ann")).await;
         let events = tokio::time::timeout(Duration::from_secs(5), finish(&runs, &run.run_id))

@@ -106,7 +106,8 @@ async fn whole(
 }
 
 /// `GET /api/sessions/{id}`: the session, its messages with their tool
-/// calls, and its usage (tokens and estimated cost).
+/// calls, its usage (tokens and estimated cost), and the summary the model
+/// reads its older turns as, when it has one.
 pub async fn get(
     State(state): State<AppState>,
     Caller(principal): Caller,
@@ -114,11 +115,15 @@ pub async fn get(
 ) -> Result<Response, AppError> {
     principal.require(Scope::SessionsRead)?;
     let (session, messages, calls, usage) = whole(&state, &principal, &id).await?;
+    let summary = state.store.session_summary(&id).await?;
     let export = Export::new(&session, &messages, &calls, &usage, now_ms());
-    Ok(
-        Json(json!({ "session": session, "messages": export.messages, "usage": usage }))
-            .into_response(),
-    )
+    Ok(Json(json!({
+        "session": session,
+        "messages": export.messages,
+        "usage": usage,
+        "summary": summary,
+    }))
+    .into_response())
 }
 
 #[derive(Debug, Deserialize)]

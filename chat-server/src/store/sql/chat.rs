@@ -9,8 +9,8 @@ use super::{
 };
 use crate::store::{
     ChatStore, MessageRecord, MessageStatus, NewTurn, Role, RunOutcome, RunRecord, RunStatus,
-    Session, StoreError, StoreResult, ToolCallRecord, ToolStatus, USAGE_HOUR_MS, UsageRecord,
-    now_ms,
+    Session, SessionSummary, StoreError, StoreResult, ToolCallRecord, ToolStatus, USAGE_HOUR_MS,
+    UsageRecord, now_ms,
 };
 
 fn new_id() -> String {
@@ -172,6 +172,46 @@ impl ChatStore for SqlStore {
             .await
             .map_err(classify)?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn session_summary(&self, session_id: &str) -> StoreResult<Option<SessionSummary>> {
+        let row = sqlx::query("SELECT * FROM session_summaries WHERE session_id = $1")
+            .bind(session_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?;
+        row.map(|row| {
+            Ok(SessionSummary {
+                session_id: row.try_get("session_id")?,
+                through_seq: row.try_get("through_seq")?,
+                turns: row.try_get("turns")?,
+                text: row.try_get("text")?,
+                made_by: row.try_get("made_by")?,
+                updated_at: row.try_get("updated_at")?,
+            })
+        })
+        .transpose()
+        .map_err(classify)
+    }
+
+    async fn save_session_summary(&self, s: &SessionSummary) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO session_summaries (session_id, through_seq, turns, text, made_by, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO UPDATE SET \
+             through_seq = excluded.through_seq, turns = excluded.turns, text = excluded.text, \
+             made_by = excluded.made_by, updated_at = excluded.updated_at \
+             WHERE session_summaries.through_seq < excluded.through_seq",
+        )
+        .bind(&s.session_id)
+        .bind(s.through_seq)
+        .bind(s.turns)
+        .bind(&s.text)
+        .bind(&s.made_by)
+        .bind(s.updated_at)
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn search_messages(

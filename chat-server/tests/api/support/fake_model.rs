@@ -67,6 +67,9 @@ pub struct FakeModel {
     extraction: Arc<Mutex<Turn>>,
     /// The memory extraction requests received.
     pub extractions: Arc<Mutex<Vec<Seen>>>,
+    /// The conversation summary requests received (answered with the start
+    /// of what they were given, as a summary that keeps the beginning).
+    pub summaries: Arc<Mutex<Vec<Seen>>>,
     /// `http://127.0.0.1:port`
     pub base: String,
 }
@@ -173,6 +176,23 @@ async fn handle(
             .body(body(turn))
             .expect("response");
     }
+    let summary = seen.body["messages"][0]["content"]
+        .as_str()
+        .is_some_and(|c| c.starts_with(chat_server::conversations::summaries::SUMMARY_PROMPT));
+    if summary {
+        let given: String = seen.body["messages"][1]["content"]
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .take(1_200)
+            .collect();
+        fake.summaries.lock().await.push(seen);
+        let text: &'static str = Box::leak(format!("Summary: {given}").into_boxed_str());
+        return Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(body(Turn::Text(text)))
+            .expect("response");
+    }
     fake.seen.lock().await.push(seen);
     let next = fake.script.lock().await.pop_front();
     let turn = next
@@ -218,6 +238,7 @@ impl FakeModel {
             seen: Arc::default(),
             extraction: Arc::new(Mutex::new(Turn::Text("{\"memories\": []}"))),
             extractions: Arc::default(),
+            summaries: Arc::default(),
             base: format!("http://{}", listener.local_addr().expect("addr")),
         };
         let app = Router::new()
