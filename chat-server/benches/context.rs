@@ -5,6 +5,8 @@
 //! session this process has not counted before (every text encoded);
 //! "next turn" is the same session one question later (its earlier texts'
 //! counts are known), which is what each turn of a live conversation costs.
+//! Then the same sessions as a run builds them at the default settings:
+//! the stored summary of the older turns and the turns past it.
 //! Distinct sessions throughout. Run: `cargo bench -p chat-server --bench context`.
 
 use std::time::{Duration, Instant};
@@ -134,6 +136,62 @@ fn main() {
             "{model}: budget {budget} tokens, sessions of {TURNS} turns ({} messages)",
             TURNS * 4 + 1
         );
+        report(
+            "  first build (no text counted before)",
+            first,
+            tokens,
+            kept,
+        );
+        report(
+            "  next turn (the same session, one turn on)",
+            next,
+            tokens,
+            kept,
+        );
+    }
+    // What a run builds for a 1,000-turn session at the default
+    // CONTEXT_SUMMARY_TURNS (40): its stored summary (made by the job,
+    // extractively here) and the 20 to 40 turns past it, the worst case 40.
+    let after = settings.summary_turns;
+    for model in ["gpt-4o", "gpt-4"] {
+        let counter = Counter::for_model("openai", model);
+        let budget = context::window::budget(model);
+        let (mut first, mut next) = (Vec::new(), Vec::new());
+        let (mut tokens, mut kept) = (0, 0);
+        for s in 2 * SESSIONS..3 * SESSIONS {
+            let mut conversation = session(&schools, s);
+            // Each turn is four messages; the question being answered is last.
+            let cut = conversation.len() - 1 - after * 4;
+            let summary = context::summary_of(&conversation[..cut], None, Counter::O200k, 1_500);
+            let started = Instant::now();
+            let built = context::build(
+                &conversation[cut..],
+                summary.as_deref(),
+                counter,
+                budget,
+                &settings,
+            );
+            first.push(started.elapsed());
+            conversation.push(Message::Assistant {
+                text: "The largest is the first one.".into(),
+                tool_calls: Vec::new(),
+            });
+            conversation.push(Message::User {
+                text: format!("And in the county next to it? (session {s})"),
+            });
+            let started = Instant::now();
+            let built_next = context::build(
+                &conversation[cut..],
+                summary.as_deref(),
+                counter,
+                budget,
+                &settings,
+            );
+            next.push(started.elapsed());
+            assert!(built.tokens <= budget && built_next.tokens <= budget);
+            (tokens, kept) = (built_next.tokens, built_next.messages.len());
+        }
+        println!("{model}: sessions of {TURNS} turns with a stored summary, {after} turns past it");
         report(
             "  first build (no text counted before)",
             first,

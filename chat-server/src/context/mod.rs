@@ -208,13 +208,15 @@ fn summarise(
     room: i64,
 ) -> Option<String> {
     if older.is_empty() {
-        return earlier.map(str::to_owned);
+        return earlier.map(|e| within(counter, e, room));
     }
     let mut left = room;
     let mut head: Vec<String> = Vec::new();
     if let Some(earlier) = earlier {
-        left -= counter.tokens(earlier);
-        head.push(earlier.to_owned());
+        // A stored summary takes at most half of the room, the turns after it the rest.
+        let kept = within(counter, earlier, room / 2);
+        left -= counter.tokens(&kept) + 1;
+        head.push(kept);
     }
     let mut tail: Vec<String> = Vec::new();
     let (mut from, mut to) = (0, older.len());
@@ -258,6 +260,43 @@ pub fn summary_of(
     room: i64,
 ) -> Option<String> {
     summarise(counter, earlier, &turns(conversation), room)
+}
+
+/// `text` within `room` tokens: all of it, or its first and last lines
+/// (alternately, so both ends are kept) and a mark where lines are left out.
+fn within(counter: Counter, text: &str, room: i64) -> String {
+    const LEFT_OUT: &str = "- (more of the earlier summary left out)";
+    if counter.tokens(text) <= room {
+        return text.to_owned();
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let (mut head, mut tail): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
+    let (mut from, mut to) = (0, lines.len());
+    let mut left = room - counter.tokens(LEFT_OUT) - 1;
+    while from < to {
+        let take_head = head.len() <= tail.len();
+        let line = if take_head {
+            lines[from]
+        } else {
+            lines[to - 1]
+        };
+        let cost = counter.tokens(line) + 1;
+        if cost > left {
+            break;
+        }
+        left -= cost;
+        if take_head {
+            head.push(line);
+            from += 1;
+        } else {
+            tail.push(line);
+            to -= 1;
+        }
+    }
+    head.push(LEFT_OUT);
+    tail.reverse();
+    head.extend(tail);
+    head.join("\n")
 }
 
 /// The context of `conversation` (ending with the user's message) within
@@ -483,6 +522,41 @@ mod tests {
                 .is_some_and(|s| s.starts_with("- Asked: who am I"))
         );
         assert_eq!(context.messages.last(), Some(&user("And now?")));
+    }
+
+    #[test]
+    fn a_stored_summary_larger_than_the_room_is_cut_to_fit_keeping_both_ends() {
+        let counter = Counter::O200k;
+        let earlier: String = (1..=400)
+            .map(|i| format!("- Asked: question number {i} about Lamu. Answered: {i} schools."))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut conversation = Vec::new();
+        for i in 0..10 {
+            conversation.push(user(&format!("later question {i}")));
+            conversation.push(answer(&format!(
+                "later answer {i}: {}",
+                "and more words ".repeat(60)
+            )));
+        }
+        conversation.push(user("the question now"));
+        let budget = 2_000;
+        let built = build(
+            &conversation,
+            Some(&earlier),
+            counter,
+            budget,
+            &ContextSettings::default(),
+        );
+        assert!(built.tokens <= budget, "{} > {budget}", built.tokens);
+        assert!(total(counter, &built) <= budget);
+        assert!(built.summarised > 0, "some later turns are summarised too");
+        let summary = built.summary.expect("a summary");
+        assert!(
+            summary.contains("question number 1 about") && summary.contains("question number 400"),
+            "{summary}"
+        );
+        assert!(summary.contains("left out"), "{summary}");
     }
 
     #[test]
