@@ -103,9 +103,37 @@ fn report(what: &str, mut times: Vec<Duration>, tokens: i64, kept: usize) {
     );
 }
 
+/// Builds session `s`'s context from message `from` on (after `earlier`, a
+/// stored summary), then again one turn on: (first build, next turn,
+/// tokens and messages of the second).
+fn first_and_next(
+    mut conversation: Vec<Message>,
+    from: usize,
+    earlier: Option<&str>,
+    counter: Counter,
+    budget: i64,
+    s: usize,
+) -> (Duration, Duration, i64, usize) {
+    let settings = ContextSettings::default();
+    let started = Instant::now();
+    let built = context::build(&conversation[from..], earlier, counter, budget, &settings);
+    let first = started.elapsed();
+    conversation.push(Message::Assistant {
+        text: "The largest is the first one.".into(),
+        tool_calls: Vec::new(),
+    });
+    conversation.push(Message::User {
+        text: format!("And in the county next to it? (session {s})"),
+    });
+    let started = Instant::now();
+    let next = context::build(&conversation[from..], earlier, counter, budget, &settings);
+    let elapsed = started.elapsed();
+    assert!(built.tokens <= budget && next.tokens <= budget);
+    (first, elapsed, next.tokens, next.messages.len())
+}
+
 fn main() {
     let schools = schools();
-    let settings = ContextSettings::default();
     // Loads the encodings once, as the server does at start-up.
     Counter::O200k.tokens("warm");
     Counter::Cl100k.tokens("warm");
@@ -115,22 +143,10 @@ fn main() {
         let (mut first, mut next) = (Vec::new(), Vec::new());
         let (mut tokens, mut kept) = (0, 0);
         for s in sessions {
-            let mut conversation = session(&schools, s);
-            let started = Instant::now();
-            let built = context::build(&conversation, None, counter, budget, &settings);
-            first.push(started.elapsed());
-            conversation.push(Message::Assistant {
-                text: "The largest is the first one.".into(),
-                tool_calls: Vec::new(),
-            });
-            conversation.push(Message::User {
-                text: format!("And in the county next to it? (session {s})"),
-            });
-            let started = Instant::now();
-            let built_next = context::build(&conversation, None, counter, budget, &settings);
-            next.push(started.elapsed());
-            assert!(built.tokens <= budget && built_next.tokens <= budget);
-            (tokens, kept) = (built_next.tokens, built_next.messages.len());
+            let (f, n, t, k) = first_and_next(session(&schools, s), 0, None, counter, budget, s);
+            first.push(f);
+            next.push(n);
+            (tokens, kept) = (t, k);
         }
         println!(
             "{model}: budget {budget} tokens, sessions of {TURNS} turns ({} messages)",
@@ -152,44 +168,22 @@ fn main() {
     // What a run builds for a 1,000-turn session at the default
     // CONTEXT_SUMMARY_TURNS (40): its stored summary (made by the job,
     // extractively here) and the 20 to 40 turns past it, the worst case 40.
-    let after = settings.summary_turns;
+    let after = ContextSettings::default().summary_turns;
     for model in ["gpt-4o", "gpt-4"] {
         let counter = Counter::for_model("openai", model);
         let budget = context::window::budget(model);
         let (mut first, mut next) = (Vec::new(), Vec::new());
         let (mut tokens, mut kept) = (0, 0);
         for s in 2 * SESSIONS..3 * SESSIONS {
-            let mut conversation = session(&schools, s);
+            let conversation = session(&schools, s);
             // Each turn is four messages; the question being answered is last.
             let cut = conversation.len() - 1 - after * 4;
             let summary = context::summary_of(&conversation[..cut], None, Counter::O200k, 1_500);
-            let started = Instant::now();
-            let built = context::build(
-                &conversation[cut..],
-                summary.as_deref(),
-                counter,
-                budget,
-                &settings,
-            );
-            first.push(started.elapsed());
-            conversation.push(Message::Assistant {
-                text: "The largest is the first one.".into(),
-                tool_calls: Vec::new(),
-            });
-            conversation.push(Message::User {
-                text: format!("And in the county next to it? (session {s})"),
-            });
-            let started = Instant::now();
-            let built_next = context::build(
-                &conversation[cut..],
-                summary.as_deref(),
-                counter,
-                budget,
-                &settings,
-            );
-            next.push(started.elapsed());
-            assert!(built.tokens <= budget && built_next.tokens <= budget);
-            (tokens, kept) = (built_next.tokens, built_next.messages.len());
+            let (f, n, t, k) =
+                first_and_next(conversation, cut, summary.as_deref(), counter, budget, s);
+            first.push(f);
+            next.push(n);
+            (tokens, kept) = (t, k);
         }
         println!("{model}: sessions of {TURNS} turns with a stored summary, {after} turns past it");
         report(

@@ -197,10 +197,49 @@ fn summary_line(turn: &Turn<'_>) -> String {
     }
 }
 
+/// Of `n` lines (`line(i)` makes the `i`th), the first and the last taken
+/// alternately while they fit in `room` tokens (each costs its tokens and
+/// one for its break), so both ends are kept: the kept lines in order, with
+/// `gap(left out)` where the others were.
+fn both_ends(
+    counter: Counter,
+    n: usize,
+    line: impl Fn(usize) -> String,
+    room: i64,
+    gap: impl Fn(usize) -> String,
+) -> Vec<String> {
+    let (mut head, mut tail) = (Vec::new(), Vec::new());
+    let (mut from, mut to) = (0, n);
+    let mut left = room;
+    while from < to {
+        let take_head = head.len() <= tail.len();
+        let text = line(if take_head { from } else { to - 1 });
+        let cost = counter.tokens(&text) + 1;
+        if cost > left {
+            break;
+        }
+        left -= cost;
+        if take_head {
+            head.push(text);
+            from += 1;
+        } else {
+            tail.push(text);
+            to -= 1;
+        }
+    }
+    if from < to {
+        head.push(gap(to - from));
+    }
+    tail.reverse();
+    head.extend(tail);
+    head
+}
+
 /// The summary of `older` within `room` tokens: the earliest turns (where
 /// the user says who they are and what they are after) and the latest, the
 /// middle left out when it does not fit. `earlier` is a summary made before
-/// (by an earlier compaction), kept first.
+/// (stored by the summary job, or by an earlier compaction), kept first
+/// within half of the room.
 fn summarise(
     counter: Counter,
     earlier: Option<&str>,
@@ -211,43 +250,20 @@ fn summarise(
         return earlier.map(|e| within(counter, e, room));
     }
     let mut left = room;
-    let mut head: Vec<String> = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
     if let Some(earlier) = earlier {
-        // A stored summary takes at most half of the room, the turns after it the rest.
         let kept = within(counter, earlier, room / 2);
         left -= counter.tokens(&kept) + 1;
-        head.push(kept);
+        lines.push(kept);
     }
-    let mut tail: Vec<String> = Vec::new();
-    let (mut from, mut to) = (0, older.len());
-    // From both ends alternately, so the first and the last turns are kept.
-    while from < to {
-        let take_head = head.len() <= tail.len();
-        let turn = if take_head {
-            &older[from]
-        } else {
-            &older[to - 1]
-        };
-        let line = summary_line(turn);
-        let cost = counter.tokens(&line) + 1;
-        if cost > left {
-            break;
-        }
-        left -= cost;
-        if take_head {
-            head.push(line);
-            from += 1;
-        } else {
-            tail.push(line);
-            to -= 1;
-        }
-    }
-    if from < to {
-        head.push(format!("- ({} more turns in between)", to - from));
-    }
-    tail.reverse();
-    head.extend(tail);
-    Some(head.join("\n"))
+    lines.extend(both_ends(
+        counter,
+        older.len(),
+        |i| summary_line(&older[i]),
+        left,
+        |n| format!("- ({n} more turns in between)"),
+    ));
+    Some(lines.join("\n"))
 }
 
 /// The extractive summary of `conversation`'s turns after `earlier` (a
@@ -262,41 +278,22 @@ pub fn summary_of(
     summarise(counter, earlier, &turns(conversation), room)
 }
 
-/// `text` within `room` tokens: all of it, or its first and last lines
-/// (alternately, so both ends are kept) and a mark where lines are left out.
+/// `text` within `room` tokens: all of it, or its first and last lines and
+/// a mark where lines are left out.
 fn within(counter: Counter, text: &str, room: i64) -> String {
     const LEFT_OUT: &str = "- (more of the earlier summary left out)";
     if counter.tokens(text) <= room {
         return text.to_owned();
     }
     let lines: Vec<&str> = text.lines().collect();
-    let (mut head, mut tail): (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
-    let (mut from, mut to) = (0, lines.len());
-    let mut left = room - counter.tokens(LEFT_OUT) - 1;
-    while from < to {
-        let take_head = head.len() <= tail.len();
-        let line = if take_head {
-            lines[from]
-        } else {
-            lines[to - 1]
-        };
-        let cost = counter.tokens(line) + 1;
-        if cost > left {
-            break;
-        }
-        left -= cost;
-        if take_head {
-            head.push(line);
-            from += 1;
-        } else {
-            tail.push(line);
-            to -= 1;
-        }
-    }
-    head.push(LEFT_OUT);
-    tail.reverse();
-    head.extend(tail);
-    head.join("\n")
+    both_ends(
+        counter,
+        lines.len(),
+        |i| lines[i].to_owned(),
+        room - counter.tokens(LEFT_OUT) - 1,
+        |_| LEFT_OUT.to_owned(),
+    )
+    .join("\n")
 }
 
 /// The context of `conversation` (ending with the user's message) within

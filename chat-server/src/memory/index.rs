@@ -286,25 +286,11 @@ impl RecallIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::memories::{Origin, Source};
 
     fn memory(id: &str, text: &str, retention: Retention, used: i64) -> Memory {
         Memory {
-            id: id.into(),
-            owner: "o".into(),
-            kind: MemoryKind::Fact,
-            text: text.into(),
-            slot: None,
-            retention,
-            origin: Origin::Told,
-            source: Source::default(),
-            tokens: 5,
-            created_at: 0,
-            updated_at: 0,
-            last_used_at: used,
-            use_count: 0,
             expires_at: Some(1_000),
-            replaced_by: None,
+            ..super::super::recall::tests::memory(id, text, retention, 5, used)
         }
     }
 

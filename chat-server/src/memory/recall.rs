@@ -181,11 +181,12 @@ pub fn memories_section(memories: &[(String, &Memory)]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::memories::{Origin, Source};
 
-    fn memory(
+    /// A memory of owner "o" for tests.
+    pub(crate) fn memory(
         id: &str,
         text: &str,
         retention: Retention,
