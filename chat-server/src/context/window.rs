@@ -7,8 +7,8 @@ use std::{
     sync::LazyLock,
 };
 
+use bpe_openai::Tokenizer;
 use moka::sync::Cache;
-use tiktoken_rs::CoreBPE;
 
 /// Counts of the longer texts already counted, by counter and text hash: a
 /// conversation's earlier messages come back every turn, and encoding them
@@ -104,10 +104,10 @@ impl Counter {
         }
     }
 
-    fn encoding(self) -> &'static CoreBPE {
+    fn encoding(self) -> &'static Tokenizer {
         match self {
-            Counter::Cl100k => tiktoken_rs::cl100k_base_singleton(),
-            Counter::O200k | Counter::Estimate => tiktoken_rs::o200k_base_singleton(),
+            Counter::Cl100k => bpe_openai::cl100k_base(),
+            Counter::O200k | Counter::Estimate => bpe_openai::o200k_base(),
         }
     }
 
@@ -125,7 +125,7 @@ impl Counter {
     }
 
     fn encode(self, text: &str) -> i64 {
-        let n = self.encoding().encode_ordinary(text).len() as f64;
+        let n = self.encoding().count(text) as f64;
         let n = match self {
             Counter::Estimate => (n * ESTIMATE_MARGIN).ceil(),
             Counter::O200k | Counter::Cl100k => n,
@@ -171,5 +171,40 @@ mod tests {
         assert!(exact > 5);
         assert!(Counter::Estimate.tokens(text) > exact);
         assert_eq!(Counter::O200k.tokens(""), 0);
+    }
+
+    #[test]
+    fn counts_are_those_of_openais_own_tokenizer() {
+        // Real rows of both countries' data (names, places, figures, accents).
+        let rows = ["kenya_schools.csv", "florida_public_schools.csv"].map(|file| {
+            let path = format!("{}/../mcp-server/data/{file}", env!("CARGO_MANIFEST_DIR"));
+            std::fs::read_to_string(path).expect("the data set")
+        });
+        let texts: Vec<String> = rows
+            .iter()
+            .flat_map(|csv| {
+                csv.lines()
+                    .collect::<Vec<_>>()
+                    .chunks(37)
+                    .take(60)
+                    .map(|c| c.join("\n"))
+                    .collect::<Vec<_>>()
+            })
+            .chain(["Shule za msingi Kaunti ya Kisumu: wanafunzi 1,234 — très bien.".to_owned()])
+            .collect();
+        for text in &texts {
+            assert_eq!(
+                Counter::O200k.encode(text),
+                tiktoken_rs::o200k_base_singleton()
+                    .encode_ordinary(text)
+                    .len() as i64
+            );
+            assert_eq!(
+                Counter::Cl100k.encode(text),
+                tiktoken_rs::cl100k_base_singleton()
+                    .encode_ordinary(text)
+                    .len() as i64
+            );
+        }
     }
 }

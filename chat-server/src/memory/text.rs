@@ -58,12 +58,7 @@ pub fn terms(text: &str) -> Vec<String> {
 /// own tokenizers differ a little, so budgets built on it are estimates
 /// with room to spare. The ranks are loaded once per process.
 pub fn tokens(text: &str) -> i64 {
-    i64::try_from(
-        tiktoken_rs::o200k_base_singleton()
-            .encode_ordinary(text)
-            .len(),
-    )
-    .unwrap_or(i64::MAX)
+    i64::try_from(bpe_openai::o200k_base().count(text)).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]
