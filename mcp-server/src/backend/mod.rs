@@ -29,8 +29,41 @@ pub struct SchoolFilter {
 pub struct SchoolSearch {
     pub query: Option<String>,
     pub filter: SchoolFilter,
+    /// `None`: best match first (a query), else by name.
+    pub sort: Option<SchoolSort>,
     pub limit: usize,
     pub offset: usize,
+}
+
+/// A figure of each school that a search may be ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortFigure {
+    Enrolment,
+    Teachers,
+    /// Enrolment over teachers, where both are given and teachers > 0.
+    PupilTeacherRatio,
+}
+
+/// A search ordered by a figure; schools without it come last (by name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SchoolSort {
+    pub by: SortFigure,
+    pub descending: bool,
+}
+
+impl SortFigure {
+    /// `school`'s figure, `None` where the data has none.
+    pub fn of(self, school: &School) -> Option<f64> {
+        match self {
+            SortFigure::Enrolment => school.enrolment.map(f64::from),
+            SortFigure::Teachers => school.teachers.map(f64::from),
+            SortFigure::PupilTeacherRatio => match (school.enrolment, school.teachers) {
+                (Some(e), Some(t)) if t > 0 => Some(f64::from(e) / f64::from(t)),
+                _ => None,
+            },
+        }
+    }
 }
 
 /// A page of schools and how many matched in all.
@@ -127,6 +160,8 @@ pub struct GroupAggregate {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContentSearch {
     pub query: Option<String>,
+    /// A story may match any of the query's words (else it must match all).
+    pub any_word: bool,
     /// Language code, validated.
     pub language: Option<String>,
     pub limit: usize,

@@ -14,7 +14,8 @@ use sqlx::{
 
 use super::{
     BackendError, ContentSearch, EmisBackend, GroupAggregate, GroupBy, NearPage, NearQuery,
-    NearbySchool, OPTIONAL_WORDS, SchoolFilter, SchoolPage, SchoolSearch, StoryPage, sort_groups,
+    NearbySchool, OPTIONAL_WORDS, SchoolFilter, SchoolPage, SchoolSearch, SortFigure, StoryPage,
+    sort_groups,
 };
 use crate::emis::{
     Country, Level, Ownership, School, SchoolSummary, Story, StorySummary,
@@ -298,14 +299,30 @@ impl EmisBackend for PostgresBackend {
                         .push(" <% name_norm");
                 }
                 push_filter(&mut qb, &search.filter);
-                qb.push(" ORDER BY score DESC, name_norm, id");
+                qb.push(" ORDER BY ");
+                if search.sort.is_none() {
+                    qb.push("score DESC, ");
+                }
             }
             None => {
                 qb.push(" FROM emis_schools WHERE true");
                 push_filter(&mut qb, &search.filter);
-                qb.push(" ORDER BY name_norm, id");
+                qb.push(" ORDER BY ");
             }
         }
+        if let Some(sort) = search.sort {
+            // The expressions are fixed strings, never caller text.
+            let figure = match sort.by {
+                SortFigure::Enrolment => "enrolment",
+                SortFigure::Teachers => "teachers",
+                SortFigure::PupilTeacherRatio => "enrolment::float8 / NULLIF(teachers, 0)",
+            };
+            qb.push(format!(
+                "{figure} {} NULLS LAST, ",
+                if sort.descending { "DESC" } else { "ASC" }
+            ));
+        }
+        qb.push("name_norm, id");
         qb.push(" LIMIT ")
             .push_bind(search.limit as i64)
             .push(" OFFSET ")
@@ -434,19 +451,29 @@ impl EmisBackend for PostgresBackend {
         match &query {
             Some(q) => {
                 let (required, _) = query_words(q);
+                let joined = prefix_query(&required);
+                let joined = if search.any_word {
+                    joined.replace(" & ", " | ")
+                } else {
+                    joined
+                };
                 qb.push(", ts_rank(search, to_tsquery('simple', ")
-                    .push_bind(prefix_query(&required));
+                    .push_bind(joined);
                 qb.push(")) + 2 * word_similarity(").push_bind(q.clone());
                 qb.push(", title_norm) + CASE WHEN title_norm = ")
                     .push_bind(q.clone());
-                qb.push(" THEN 5 ELSE 0 END AS score FROM emis_stories WHERE true");
-                for word in &required {
-                    qb.push(" AND (search @@ to_tsquery('simple', ")
+                qb.push(" THEN 5 ELSE 0 END AS score FROM emis_stories WHERE (");
+                for (i, word) in required.iter().enumerate() {
+                    if i > 0 {
+                        qb.push(if search.any_word { " OR " } else { " AND " });
+                    }
+                    qb.push("(search @@ to_tsquery('simple', ")
                         .push_bind(prefix_query(std::slice::from_ref(word)));
                     qb.push(") OR ")
                         .push_bind(word.clone())
                         .push(" <% title_norm)");
                 }
+                qb.push(")");
             }
             None => {
                 qb.push(", 0 AS score FROM emis_stories WHERE true");
@@ -511,6 +538,7 @@ impl EmisBackend for PostgresBackend {
             .search_schools(&SchoolSearch {
                 query: Some(partial.to_owned()),
                 filter: SchoolFilter::default(),
+                sort: None,
                 limit,
                 offset: 0,
             })
@@ -541,6 +569,7 @@ impl EmisBackend for PostgresBackend {
         let page = self
             .search_content(&ContentSearch {
                 query: Some(partial.to_owned()),
+                any_word: false,
                 language: None,
                 limit,
                 offset: 0,

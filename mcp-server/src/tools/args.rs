@@ -2,7 +2,7 @@
 //! that says what was wrong and what is accepted.
 
 use crate::{
-    backend::SchoolFilter,
+    backend::{SchoolFilter, SchoolSort, SortFigure},
     emis::catalog::{Catalog, parse_country, parse_level, parse_ownership},
 };
 
@@ -43,6 +43,35 @@ pub fn text(field: &str, value: Option<&str>) -> Result<Option<String>, String> 
         ));
     }
     Ok(Some(value.to_owned()))
+}
+
+/// `sort_by` and `order` as a search's order; `order` alone is an error.
+pub fn sort(by: Option<&str>, order: Option<&str>) -> Result<Option<SchoolSort>, String> {
+    let descending = match order.map(|o| o.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("desc" | "descending") => true,
+        Some("asc" | "ascending") => false,
+        Some(other) => return Err(format!("order must be \"desc\" or \"asc\" (got {other:?})")),
+    };
+    let Some(by) = by.map(str::trim).filter(|b| !b.is_empty()) else {
+        return match order {
+            Some(_) => Err(
+                "order needs sort_by (\"enrolment\", \"teachers\" or \"pupil_teacher_ratio\")"
+                    .into(),
+            ),
+            None => Ok(None),
+        };
+    };
+    let by = match by.to_ascii_lowercase().replace(['-', ' '], "_").as_str() {
+        "enrolment" | "enrollment" | "pupils" | "students" => SortFigure::Enrolment,
+        "teachers" => SortFigure::Teachers,
+        "pupil_teacher_ratio" | "ptr" | "ratio" => SortFigure::PupilTeacherRatio,
+        _ => {
+            return Err(format!(
+                "sort_by must be \"enrolment\", \"teachers\" or \"pupil_teacher_ratio\" (got {by:?})"
+            ));
+        }
+    };
+    Ok(Some(SchoolSort { by, descending }))
 }
 
 /// The filter arguments as given by the caller.
@@ -109,6 +138,36 @@ mod tests {
         assert!(limit(Some(-5), 10, 100).is_err());
         assert!(limit(Some(i64::MAX), 10, 100).is_err());
         assert!(offset(Some(-1)).is_err());
+    }
+
+    #[test]
+    fn sorts_are_read_and_unknown_ones_refused() {
+        assert_eq!(sort(None, None), Ok(None));
+        assert_eq!(
+            sort(Some("Enrollment"), None),
+            Ok(Some(SchoolSort {
+                by: SortFigure::Enrolment,
+                descending: true
+            }))
+        );
+        assert_eq!(
+            sort(Some("pupil-teacher ratio"), Some("asc")),
+            Ok(Some(SchoolSort {
+                by: SortFigure::PupilTeacherRatio,
+                descending: false
+            }))
+        );
+        assert!(
+            sort(Some("age"), None)
+                .expect_err("unknown")
+                .contains("sort_by must be")
+        );
+        assert!(
+            sort(None, Some("asc"))
+                .expect_err("alone")
+                .contains("needs sort_by")
+        );
+        assert!(sort(Some("teachers"), Some("up")).is_err());
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct SearchContentArgs {
     pub query: Option<String>,
     /// Story language as a code or name, e.g. "en", "English", "sw", "Kiswahili", "Luganda".
     pub language: Option<String>,
+    /// true: a story may match any of the words (e.g. a theme's: "goat cow hen"),
+    /// those matching more first; false (the default): every word.
+    pub any_word: Option<bool>,
     /// How many stories to return: 1 to 50, default 10.
     pub limit: Option<i64>,
     /// How many matching stories to skip (for paging), default 0.
@@ -55,6 +58,7 @@ impl EmisServer {
         };
         let search = ContentSearch {
             query: args::text("query", a.query.as_deref())?,
+            any_word: a.any_word.unwrap_or(false),
             language,
             limit: args::limit(a.limit, 10, 50)?,
             offset: args::offset(a.offset)?,

@@ -39,6 +39,12 @@ pub struct SearchSchoolsArgs {
     pub level: Option<String>,
     /// "public" or "private".
     pub ownership: Option<String>,
+    /// Order by a figure instead: "enrolment", "teachers" or "pupil_teacher_ratio"
+    /// (largest first; schools without the figure last). E.g. the largest school
+    /// of a county is `sort_by: "enrolment", limit: 1`.
+    pub sort_by: Option<String>,
+    /// "desc" (largest first, the default) or "asc", with `sort_by`.
+    pub order: Option<String>,
     /// How many schools to return: 1 to 100, default 10.
     pub limit: Option<i64>,
     /// How many matching schools to skip (for paging), default 0.
@@ -159,6 +165,7 @@ impl EmisServer {
         let search = SchoolSearch {
             query: args::text("query", a.query.as_deref())?,
             filter,
+            sort: args::sort(a.sort_by.as_deref(), a.order.as_deref())?,
             limit: args::limit(a.limit, 10, 100)?,
             offset: args::offset(a.offset)?,
         };

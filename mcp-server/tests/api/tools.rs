@@ -548,6 +548,148 @@ async fn both_stories_that_share_a_published_id_are_served(app: TestApp) {
     assert_eq!(published.len(), 2);
 }
 
+async fn search_sorted_by_a_figure_lists_the_largest_by_the_raw_files(app: TestApp) {
+    let florida: Vec<&raw::Row> = raw::schools()
+        .iter()
+        .filter(|r| r.country == "US")
+        .collect();
+    for (sort_by, figure) in [
+        (
+            "enrolment",
+            (|r: &raw::Row| r.enrolment.map(|e| e as f64)) as fn(&raw::Row) -> Option<f64>,
+        ),
+        ("teachers", |r: &raw::Row| r.teachers.map(|t| t as f64)),
+        ("pupil_teacher_ratio", |r: &raw::Row| {
+            match (r.enrolment, r.teachers) {
+                (Some(e), Some(t)) if t > 0 => Some(e as f64 / t as f64),
+                _ => None,
+            }
+        }),
+    ] {
+        let mut expected: Vec<f64> = florida.iter().filter_map(|r| figure(r)).collect();
+        expected.sort_by(|a, b| b.total_cmp(a));
+        let page = app
+            .ok(
+                "search_schools",
+                json!({ "country": "US", "sort_by": sort_by, "limit": 20 }),
+            )
+            .await;
+        assert_eq!(
+            page["total"],
+            florida.len() as u64,
+            "every school still counts"
+        );
+        let by_id: BTreeMap<&str, &raw::Row> =
+            florida.iter().map(|r| (r.id.as_str(), *r)).collect();
+        let got: Vec<f64> = page["schools"]
+            .as_array()
+            .expect("schools")
+            .iter()
+            .map(|s| figure(by_id[s["id"].as_str().expect("id")]).expect("a figure"))
+            .collect();
+        assert_eq!(
+            got,
+            expected[..20],
+            "{sort_by}: the 20 largest, largest first"
+        );
+    }
+    // Smallest first, within a county and a name query, the schools without a figure last.
+    let page = app
+        .ok(
+            "search_schools",
+            json!({ "query": "elementary", "county": "Miami-Dade", "sort_by": "enrolment", "order": "asc", "limit": 100, "offset": 0 }),
+        )
+        .await;
+    let figures: Vec<Option<u64>> = page["schools"]
+        .as_array()
+        .expect("schools")
+        .iter()
+        .map(|s| s["enrolment"].as_u64())
+        .collect();
+    assert!(!figures.is_empty());
+    let known: Vec<u64> = figures.iter().map_while(|f| *f).collect();
+    assert!(known.windows(2).all(|w| w[0] <= w[1]), "{figures:?}");
+    assert!(
+        figures[known.len()..].iter().all(Option::is_none),
+        "{figures:?}"
+    );
+    let error = app.err("search_schools", json!({ "sort_by": "age" })).await;
+    assert!(error.contains("sort_by must be"), "{error}");
+}
+
+async fn story_search_may_match_any_of_a_themes_words(app: TestApp) {
+    // Every id a search finds, page by page.
+    let ids = |args: serde_json::Value| {
+        let app = &app;
+        async move {
+            let mut out = std::collections::BTreeSet::new();
+            for offset in (0..).step_by(50) {
+                let mut args = args.clone();
+                args["limit"] = json!(50);
+                args["offset"] = json!(offset);
+                let page = app.ok("search_content", args).await;
+                let stories = page["stories"].as_array().expect("stories").clone();
+                out.extend(
+                    stories
+                        .iter()
+                        .map(|s| s["id"].as_str().expect("id").to_owned()),
+                );
+                if stories.len() < 50 {
+                    break;
+                }
+            }
+            out
+        }
+    };
+    let goat = ids(json!({ "query": "mbuzi", "language": "sw" })).await;
+    let hen = ids(json!({ "query": "kuku", "language": "sw" })).await;
+    let any = ids(json!({ "query": "mbuzi kuku", "language": "sw", "any_word": true })).await;
+    let all = ids(json!({ "query": "mbuzi kuku", "language": "sw" })).await;
+    assert_eq!(
+        any,
+        goat.union(&hen).cloned().collect(),
+        "any word: either's stories"
+    );
+    assert_eq!(
+        all,
+        goat.intersection(&hen).cloned().collect(),
+        "every word: both's"
+    );
+    assert!(
+        any.len() > all.len() && !all.is_empty(),
+        "{} {}",
+        any.len(),
+        all.len()
+    );
+    // Every Kiswahili story of the raw file with either word in its text is found.
+    let has = |story: &serde_json::Value, word: &str| {
+        let text = format!("{} {}", story["title"], story["body"]).to_lowercase();
+        text.split(|c: char| !c.is_alphanumeric())
+            .any(|w| w == word)
+    };
+    for story in raw::stories().iter().filter(|s| s["language"] == "sw") {
+        if ["mbuzi", "kuku"].iter().any(|w| has(story, w)) {
+            assert!(
+                any.contains(story["id"].as_str().expect("id")),
+                "{}",
+                story["id"]
+            );
+        }
+    }
+    // A story named after a word comes first.
+    let page = app
+        .ok(
+            "search_content",
+            json!({ "query": "mbuzi kuku", "language": "sw", "any_word": true }),
+        )
+        .await;
+    let title = page["stories"][0]["title"]
+        .as_str()
+        .expect("title")
+        .to_lowercase();
+    assert!(title.contains("mbuzi") || title.contains("kuku"), "{title}");
+}
+
 on_both_backends!(
     search_tolerates_typos_accents_and_filler_words,
     search_totals_match_counts_from_the_raw_files,
@@ -564,4 +706,6 @@ on_both_backends!(
     story_search_filters_by_language_and_carries_attribution,
     get_content_returns_the_full_story_and_its_credits,
     both_stories_that_share_a_published_id_are_served,
+    search_sorted_by_a_figure_lists_the_largest_by_the_raw_files,
+    story_search_may_match_any_of_a_themes_words,
 );

@@ -278,6 +278,30 @@ fn rank(
         .collect()
 }
 
+/// Scores documents matching any of the query's words: the sum of the
+/// words' weights, so the stories that match more of them come first.
+fn rank_any(
+    query_norm: &str,
+    indexes: &[(&TextIndex, f32)],
+    keep: impl Fn(u32) -> bool,
+) -> Vec<(u32, f32)> {
+    let (required, _) = query_words(query_norm);
+    let mut docs: HashMap<u32, f32> = HashMap::new();
+    for word in required {
+        let mut best: HashMap<u32, f32> = HashMap::new();
+        for (index, weight) in indexes {
+            for (doc, w) in index.documents(&index.expand(word)) {
+                let slot = best.entry(doc).or_insert(0.0);
+                *slot = slot.max(w * weight);
+            }
+        }
+        for (doc, w) in best {
+            *docs.entry(doc).or_insert(0.0) += w;
+        }
+    }
+    docs.into_iter().filter(|(doc, _)| keep(*doc)).collect()
+}
+
 fn build_catalog(schools: &[School], stories: &[Story]) -> Catalog {
     let mut regions: HashMap<(Country, Option<String>, Option<String>), u64> = HashMap::new();
     for s in schools {
@@ -328,8 +352,14 @@ impl EmisBackend for EmbeddedBackend {
             .as_deref()
             .map(normalize)
             .filter(|q| !q.is_empty());
-        let hits: Vec<u32> = match query {
-            Some(q) => self.rank_schools(&q, &matcher),
+        let mut hits: Vec<u32> = match query {
+            Some(q) if search.sort.is_none() => self.rank_schools(&q, &matcher),
+            Some(q) => {
+                // Ordered by a figure: the matches, in name order to break ties.
+                let mut matched = self.rank_schools(&q, &matcher);
+                matched.sort_unstable_by_key(|&i| self.name_rank[i as usize]);
+                matched
+            }
             None => self
                 .by_name
                 .iter()
@@ -337,6 +367,22 @@ impl EmisBackend for EmbeddedBackend {
                 .filter(|&i| matcher.matches(&self.facets[i as usize]))
                 .collect(),
         };
+        if let Some(sort) = search.sort {
+            // Stable: equal figures (and the schools without one) stay in name order.
+            hits.sort_by(|&a, &b| {
+                let (a, b) = (
+                    sort.by.of(&self.schools[a as usize]),
+                    sort.by.of(&self.schools[b as usize]),
+                );
+                match (a, b) {
+                    (Some(a), Some(b)) if sort.descending => b.total_cmp(&a),
+                    (Some(a), Some(b)) => a.total_cmp(&b),
+                    (Some(_), None) => std::cmp::Ordering::Less,
+                    (None, Some(_)) => std::cmp::Ordering::Greater,
+                    (None, None) => std::cmp::Ordering::Equal,
+                }
+            });
+        }
         Ok(SchoolPage {
             total: hits.len() as u64,
             schools: self.summaries(page(&hits, search.offset, search.limit)),
@@ -442,7 +488,12 @@ impl EmisBackend for EmbeddedBackend {
             .filter(|q| !q.is_empty());
         let hits: Vec<u32> = match query {
             Some(q) => {
-                let mut scored = rank(&q, &[(&self.titles, 2.0), (&self.bodies, 1.0)], keep);
+                let indexes = [(&self.titles, 2.0), (&self.bodies, 1.0)];
+                let mut scored = if search.any_word {
+                    rank_any(&q, &indexes, keep)
+                } else {
+                    rank(&q, &indexes, keep)
+                };
                 for (doc, score) in &mut scored {
                     if self.story_title_norms[*doc as usize].as_ref() == q {
                         *score += 5.0;
@@ -540,6 +591,7 @@ impl EmisBackend for EmbeddedBackend {
         let page = self
             .search_content(&ContentSearch {
                 query: Some(partial.to_owned()),
+                any_word: false,
                 language: None,
                 limit,
                 offset: 0,
