@@ -94,6 +94,7 @@ fn search(query: Option<&str>, filter: SchoolFilter) -> SchoolSearch {
     SchoolSearch {
         query: query.map(str::to_owned),
         filter,
+        sort: None,
         limit: 10,
         offset: 0,
     }

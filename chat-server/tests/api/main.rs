@@ -17,6 +17,7 @@ mod chat;
 mod cli;
 mod context;
 mod conversations;
+mod eval;
 mod followups;
 mod fuzz;
 mod hardening;

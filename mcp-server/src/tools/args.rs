@@ -2,7 +2,7 @@
 //! that says what was wrong and what is accepted.
 
 use crate::{
-    backend::{SchoolFilter, SchoolSort, SortFigure},
+    backend::{GroupAggregate, SchoolFilter, SchoolSort, SortFigure},
     emis::catalog::{Catalog, parse_country, parse_level, parse_ownership},
 };
 
@@ -72,6 +72,47 @@ pub fn sort(by: Option<&str>, order: Option<&str>) -> Result<Option<SchoolSort>,
         }
     };
     Ok(Some(SchoolSort { by, descending }))
+}
+
+/// A group's figure that statistics may be ranked by.
+pub type GroupFigure = fn(&GroupAggregate) -> Option<f64>;
+
+/// `sort_by` and `order` of `school_statistics`: the figure and whether
+/// largest first.
+pub fn group_sort(
+    by: Option<&str>,
+    order: Option<&str>,
+) -> Result<Option<(GroupFigure, bool)>, String> {
+    // The same words and errors as a search's order, plus the group figures.
+    let figure: GroupFigure = match by
+        .map(|b| b.trim().to_ascii_lowercase().replace(['-', ' '], "_"))
+        .as_deref()
+    {
+        Some("schools") => |g| Some(g.schools as f64),
+        Some("average_enrolment" | "average_enrollment") => |g| {
+            (g.schools_reporting_enrolment > 0)
+                .then(|| g.enrolment as f64 / g.schools_reporting_enrolment as f64)
+        },
+        _ => {
+            return Ok(sort(by, order)?.map(|s| {
+                let figure: GroupFigure = match s.by {
+                    SortFigure::Enrolment => {
+                        |g| (g.schools_reporting_enrolment > 0).then_some(g.enrolment as f64)
+                    }
+                    SortFigure::Teachers => {
+                        |g| (g.schools_reporting_teachers > 0).then_some(g.teachers as f64)
+                    }
+                    SortFigure::PupilTeacherRatio => |g| {
+                        (g.ratio_teachers > 0)
+                            .then(|| g.ratio_enrolment as f64 / g.ratio_teachers as f64)
+                    },
+                };
+                (figure, s.descending)
+            }));
+        }
+    };
+    let descending = sort(Some("enrolment"), order)?.is_none_or(|s| s.descending);
+    Ok(Some((figure, descending)))
 }
 
 /// The filter arguments as given by the caller.

@@ -92,6 +92,13 @@ pub struct SchoolStatisticsArgs {
     pub level: Option<String>,
     /// "public" or "private".
     pub ownership: Option<String>,
+    /// Rank the groups by a figure instead of their number of schools:
+    /// "schools", "enrolment", "teachers", "pupil_teacher_ratio" or
+    /// "average_enrolment" (pupils per school reporting it); groups without
+    /// the figure come last.
+    pub sort_by: Option<String>,
+    /// "desc" (largest first, the default) or "asc", with `sort_by`.
+    pub order: Option<String>,
     /// How many groups to return, largest first: 1 to 500, default 50.
     pub limit: Option<i64>,
 }
@@ -263,7 +270,8 @@ impl EmisServer {
         }
         .resolve(self.backend().catalog())?;
         let limit = args::limit(a.limit, 50, 500)?;
-        let groups = self
+        let rank = args::group_sort(a.sort_by.as_deref(), a.order.as_deref())?;
+        let mut groups = self
             .backend()
             .statistics(&filter, group_by)
             .await
@@ -282,6 +290,16 @@ impl EmisServer {
             total.schools_in_ratio += g.schools_in_ratio;
             total.ratio_enrolment += g.ratio_enrolment;
             total.ratio_teachers += g.ratio_teachers;
+        }
+        if let Some((figure, descending)) = rank {
+            // Stable: equal figures keep the backend's order (most schools first).
+            groups.sort_by(|a, b| match (figure(a), figure(b)) {
+                (Some(x), Some(y)) if descending => y.total_cmp(&x),
+                (Some(x), Some(y)) => x.total_cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            });
         }
         Ok(Json(StatisticsResult {
             group_by,

@@ -37,7 +37,7 @@ pub(super) fn plan(
 
 /// "Remember that ..." and "what do you remember about me?", when the
 /// memory tools are offered.
-fn memory_request(question: &str, tools: &[ToolSpec]) -> Option<(String, Value)> {
+pub(super) fn memory_request(question: &str, tools: &[ToolSpec]) -> Option<(String, Value)> {
     let trimmed = question.trim();
     let lower = trimmed.to_lowercase();
     let offered = |name: &str| tools.iter().any(|t| t.name == name);
@@ -164,12 +164,23 @@ fn choose(
             "read",
             "reading",
             "storybook",
+            "hadithi",
+            "histoires",
+            "contes",
+            "historias",
             "tale",
             "tales",
         ],
     );
     if story || (r.language.is_some() && !any(&q, &["school", "schools"])) {
-        put("query", (!r.rest.is_empty()).then(|| json!(r.rest)));
+        // A common theme is looked for by its words in the story's language.
+        match theme_words(&q, r.language.as_deref()) {
+            Some(words) => {
+                put("query", Some(json!(words)));
+                put("any_word", Some(json!(true)));
+            }
+            None => put("query", (!r.rest.is_empty()).then(|| json!(r.rest))),
+        }
         put("language", r.language.as_ref().map(|l| json!(l)));
         return tool("search_content").map(|t| (t, Value::Object(args)));
     }
@@ -248,6 +259,94 @@ fn choose(
     tool("search_schools")
         .map(|t| (t, Value::Object(args)))
         .or_else(|| best_by_description(tools, &q))
+}
+
+/// Children's-story themes and their words in the languages with the most
+/// stories (English, Kiswahili, French, Portuguese): a theme asked for in
+/// any of them is looked for in the story's language.
+const THEMES: &[(&[&str], [&str; 4])] = &[
+    (
+        &[
+            "animal", "animals", "wanyama", "mnyama", "animaux", "animais",
+        ],
+        [
+            "animal animals dog cat goat cow lion elephant hare hen chicken bird monkey",
+            "wanyama mnyama mbwa paka mbuzi ngombe simba tembo sungura kuku ndege nyani",
+            "animal animaux chien chat chèvre vache lion éléphant lièvre poule oiseau singe",
+            "animal animais cão gato cabra vaca leão elefante lebre galinha pássaro macaco",
+        ],
+    ),
+    (
+        &["family", "familia", "famille", "família"],
+        [
+            "family mother father grandmother grandfather brother sister baby",
+            "familia mama baba bibi babu kaka dada mtoto",
+            "famille mère père grand-mère frère sœur bébé",
+            "família mãe pai avó avô irmão irmã bebé",
+        ],
+    ),
+    (
+        &["school", "shule", "école", "escola"],
+        [
+            "school teacher class learn",
+            "shule mwalimu darasa kusoma",
+            "école maître maîtresse classe",
+            "escola professor professora aula",
+        ],
+    ),
+    (
+        &["water", "maji", "eau", "água", "agua", "river", "rain"],
+        [
+            "water river rain lake sea well",
+            "maji mto mvua ziwa bahari kisima",
+            "eau rivière pluie lac mer puits",
+            "água rio chuva lago mar poço",
+        ],
+    ),
+    (
+        &["food", "chakula", "nourriture", "comida"],
+        [
+            "food eat cook hungry",
+            "chakula kula pika njaa",
+            "nourriture manger cuisine faim",
+            "comida comer cozinhar fome",
+        ],
+    ),
+    (
+        &[
+            "friend",
+            "friends",
+            "friendship",
+            "rafiki",
+            "marafiki",
+            "ami",
+            "amis",
+            "amigo",
+            "amigos",
+        ],
+        [
+            "friend friends",
+            "rafiki marafiki",
+            "ami amie amis",
+            "amigo amiga amigos",
+        ],
+    ),
+];
+
+/// The words of the theme `rest` names, in `language` (English's when it
+/// is none of the four).
+fn theme_words(question: &str, language: Option<&str>) -> Option<&'static str> {
+    let rest = words(question);
+    let (_, by_language) = THEMES
+        .iter()
+        .find(|(names, _)| names.iter().any(|n| has(&rest, n)))?;
+    let at = match language {
+        Some("sw") => 1,
+        Some("fr") => 2,
+        Some("pt") => 3,
+        _ => 0,
+    };
+    Some(by_language[at])
 }
 
 /// `name` as this agent has it, or the handoff to the agent that has it.

@@ -8,8 +8,10 @@
 //! one") asks the previous turn's tool again, changed only where it says
 //! (`following`). It is the default when no provider key is set.
 
+mod answering;
 mod choosing;
 mod following;
+mod intent;
 mod reading;
 mod summary;
 
@@ -77,8 +79,33 @@ impl OfflinePlanner {
                 return self.respond(&asked);
             }
             Some(Message::Tool { results }) => {
-                let tool = tool_name_of(request, results);
-                text(&mut out, &summary::summarise(&tool, results));
+                // The question's own plan goes on (a comparison's next place,
+                // the named school's record) or answers it; a follow-up's
+                // call, planned from the turn before, is summarised.
+                let planned = question_of(&request.messages).and_then(|q| {
+                    answering::next(
+                        &intent::read(&self.known, q),
+                        &answering::done_this_turn(&request.messages),
+                    )
+                });
+                match planned {
+                    Some(answering::Next::Call(name, arguments)) => {
+                        match choosing::tool_or_handoff(&request.tools, name) {
+                            Some(tool) if !tool.starts_with(HANDOFF_PREFIX) => {
+                                return call(tool, arguments);
+                            }
+                            _ => text(
+                                &mut out,
+                                &summary::summarise(&tool_name_of(request, results), results),
+                            ),
+                        }
+                    }
+                    Some(answering::Next::Answer(answer)) => text(&mut out, &answer),
+                    None => {
+                        let tool = tool_name_of(request, results);
+                        text(&mut out, &summary::summarise(&tool, results));
+                    }
+                }
             }
             Some(Message::User { text: question }) if !request.tools.is_empty() => {
                 let planned =
@@ -93,40 +120,37 @@ impl OfflinePlanner {
                             (name, args)
                         }
                     })
-                    .or_else(|| {
-                        choosing::plan(
+                    .map(Ok)
+                    .or_else(|| choosing::memory_request(question, &request.tools).map(Ok))
+                    .or_else(|| match intent::read(&self.known, question) {
+                        intent::Intent::Other => choosing::plan(
                             &self.known,
                             question,
                             &request.tools,
                             request.profile.as_ref(),
                         )
+                        .map(Ok),
+                        read => match answering::next(&read, &[])? {
+                            answering::Next::Answer(answer) => Some(Err(answer)),
+                            answering::Next::Call(name, arguments) => {
+                                let tool = choosing::tool_or_handoff(&request.tools, name)?;
+                                Some(Ok(if tool.starts_with(HANDOFF_PREFIX) {
+                                    (tool, serde_json::json!({}))
+                                } else {
+                                    (tool, arguments)
+                                }))
+                            }
+                        },
                     });
                 match planned {
-                    Some((name, arguments)) => {
-                        let id = format!("offline-{}", uuid::Uuid::new_v4().simple());
-                        out.push(ProviderEvent::ToolCallStart {
-                            index: 0,
-                            id: id.clone(),
-                            name: name.clone(),
-                        });
-                        out.push(ProviderEvent::ToolCall {
-                            index: 0,
-                            call: ToolCall {
-                                id,
-                                name,
-                                arguments,
-                                signature: None,
-                            },
-                        });
-                        out.push(ProviderEvent::Finish {
-                            reason: FinishReason::ToolCalls,
-                            raw: "tool_calls".into(),
-                        });
-                        return out;
-                    }
+                    Some(Ok((name, arguments))) => return call(name, arguments),
+                    Some(Err(answer)) => text(&mut out, &answer),
                     None => text(
                         &mut out,
-                        "I could not match this question to any of my tools. Try asking about schools (by name, county, level or ownership), school statistics, schools near a position, or children's stories in a language.",
+                        &format!(
+                            "I could not read this question as one I can answer from the data.\n\n{}",
+                            answering::SUGGESTIONS
+                        ),
                     ),
                 }
             }
@@ -141,6 +165,39 @@ impl OfflinePlanner {
         });
         out
     }
+}
+
+/// The user's question this turn answers.
+fn question_of(messages: &[Message]) -> Option<&str> {
+    messages.iter().rev().find_map(|m| match m {
+        Message::User { text } => Some(text.as_str()),
+        _ => None,
+    })
+}
+
+/// The events of one tool call.
+fn call(name: String, arguments: serde_json::Value) -> Vec<ProviderEvent> {
+    let id = format!("offline-{}", uuid::Uuid::new_v4().simple());
+    vec![
+        ProviderEvent::ToolCallStart {
+            index: 0,
+            id: id.clone(),
+            name: name.clone(),
+        },
+        ProviderEvent::ToolCall {
+            index: 0,
+            call: ToolCall {
+                id,
+                name,
+                arguments,
+                signature: None,
+            },
+        },
+        ProviderEvent::Finish {
+            reason: FinishReason::ToolCalls,
+            raw: "tool_calls".into(),
+        },
+    ]
 }
 
 fn tool_name_of(request: &ChatRequest, results: &[ToolResult]) -> String {
