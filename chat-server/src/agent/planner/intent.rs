@@ -705,6 +705,37 @@ pub(super) fn read(known: &KnownValues, question: &str) -> Intent {
     {
         return Intent::Other;
     }
+    // "My county" is the profile's, and a breakdown is a table: `choosing` reads both.
+    if any(
+        &q,
+        &[
+            "my county",
+            "my district",
+            "my area",
+            "where i work",
+            "my sub-county",
+        ],
+    ) || [
+        "county",
+        "sub-county",
+        "sub county",
+        "level",
+        "ownership",
+        "country",
+    ]
+    .iter()
+    .any(|g| {
+        any(
+            &q,
+            &[
+                &format!("by {g}"),
+                &format!("per {g}"),
+                &format!("each {g}"),
+            ],
+        )
+    }) {
+        return Intent::Other;
+    }
     let found = places(known, question);
     let levels = levels(&q);
     let ownerships = ownerships(&q);

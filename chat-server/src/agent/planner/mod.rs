@@ -82,12 +82,13 @@ impl OfflinePlanner {
                 // The question's own plan goes on (a comparison's next place,
                 // the named school's record) or answers it; a follow-up's
                 // call, planned from the turn before, is summarised.
-                let planned = question_of(&request.messages).and_then(|q| {
-                    answering::next(
-                        &intent::read(&self.known, q),
-                        &answering::done_this_turn(&request.messages),
-                    )
-                });
+                // (A decline is the question's first step only, never after a call.)
+                let planned = question_of(&request.messages)
+                    .map(|q| intent::read(&self.known, q))
+                    .filter(|i| !matches!(i, intent::Intent::Decline(_)))
+                    .and_then(|read| {
+                        answering::next(&read, &answering::done_this_turn(&request.messages))
+                    });
                 match planned {
                     Some(answering::Next::Call(name, arguments)) => {
                         match choosing::tool_or_handoff(&request.tools, name) {
