@@ -18,7 +18,7 @@ use chat_server::{
 use serde_json::json;
 
 const TURNS: usize = 1_000;
-const SESSIONS: usize = 40;
+const SESSIONS: usize = 100;
 
 /// (school, level, status, county, sub-county) of the Kenyan data.
 fn schools() -> Vec<[String; 5]> {
@@ -95,7 +95,7 @@ fn ms(d: Duration) -> String {
 fn report(what: &str, mut times: Vec<Duration>, tokens: i64, kept: usize) {
     times.sort();
     println!(
-        "{what:<44} p50 {:>9}  p99 {:>9}  max {:>9}   ({} builds; {tokens} tokens, {kept} messages kept)",
+        "{what:<44} p50 {:>9}  p99 {:>9}  max {:>9}   ({} builds; {tokens} tokens at most, {kept} messages kept)",
         ms(pct(&times, 0.5)),
         ms(pct(&times, 0.99)),
         ms(*times.last().expect("times")),

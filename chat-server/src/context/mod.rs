@@ -49,7 +49,9 @@ pub struct Context {
     pub messages: Vec<Message>,
     /// The older turns, summarised (for the system prompt).
     pub summary: Option<String>,
-    /// Tokens of `messages` and `summary`.
+    /// Tokens of `messages` and `summary` at most: their exact count when
+    /// the budget is close, else (all of the conversation fits) the bytes
+    /// they have, which no count exceeds.
     pub tokens: i64,
     /// Earlier turns left out of `messages`.
     pub summarised: usize,
@@ -104,19 +106,29 @@ fn turns(conversation: &[Message]) -> Vec<Turn<'_>> {
 
 /// The tokens of one message.
 pub fn message_tokens(counter: Counter, message: &Message) -> i64 {
+    measured(message, |text| counter.tokens(text))
+}
+
+/// The tokens of one message at most, by its bytes (nothing encoded).
+fn message_bytes(counter: Counter, message: &Message) -> i64 {
+    measured(message, |text| counter.at_most(text))
+}
+
+/// `message` measured text by text, with what each message costs beyond.
+fn measured(message: &Message, measure: impl Fn(&str) -> i64) -> i64 {
     MESSAGE_OVERHEAD
         + match message {
-            Message::User { text } => counter.tokens(text),
+            Message::User { text } => measure(text),
             Message::Assistant { text, tool_calls } => {
-                counter.tokens(text)
+                measure(text)
                     + tool_calls
                         .iter()
-                        .map(|c| counter.tokens(&c.name) + counter.tokens(&c.arguments.to_string()))
+                        .map(|c| measure(&c.name) + measure(&c.arguments.to_string()))
                         .sum::<i64>()
             }
             Message::Tool { results } => results
                 .iter()
-                .map(|r| counter.tokens(&r.name) + counter.tokens(&r.content))
+                .map(|r| measure(&r.name) + measure(&r.content))
                 .sum(),
         }
 }
@@ -133,8 +145,10 @@ fn shorten(result: &ToolResult, max: usize) -> ToolResult {
         .map(|v| v.to_string());
     let content = compact.as_deref().unwrap_or(&result.content);
     ToolResult {
+        call_id: result.call_id.clone(),
+        name: result.name.clone(),
         content: truncate(content, max),
-        ..result.clone()
+        is_error: result.is_error,
     }
 }
 
@@ -198,16 +212,19 @@ fn summary_line(turn: &Turn<'_>) -> String {
 }
 
 /// Of `n` lines (`line(i)` makes the `i`th), the first and the last taken
-/// alternately while they fit in `room` tokens (each costs its tokens and
-/// one for its break), so both ends are kept: the kept lines in order, with
-/// `gap(left out)` where the others were.
+/// alternately while they fit in `room` tokens, so both ends are kept: the
+/// kept lines in order, with `gap(left out)` where the others were (its
+/// room kept for it while lines are left), and their tokens (one more for
+/// each line's break).
 fn both_ends(
     counter: Counter,
     n: usize,
     line: impl Fn(usize) -> String,
     room: i64,
     gap: impl Fn(usize) -> String,
-) -> Vec<String> {
+) -> (Vec<String>, i64) {
+    // The gap line saying the most left out costs the most.
+    let gap_cost = counter.tokens(&gap(n)) + 1;
     let (mut head, mut tail) = (Vec::new(), Vec::new());
     let (mut from, mut to) = (0, n);
     let mut left = room;
@@ -215,7 +232,8 @@ fn both_ends(
         let take_head = head.len() <= tail.len();
         let text = line(if take_head { from } else { to - 1 });
         let cost = counter.tokens(&text) + 1;
-        if cost > left {
+        let last = from + 1 == to;
+        if cost + if last { 0 } else { gap_cost } > left {
             break;
         }
         left -= cost;
@@ -228,42 +246,45 @@ fn both_ends(
         }
     }
     if from < to {
-        head.push(gap(to - from));
+        let text = gap(to - from);
+        left -= counter.tokens(&text) + 1;
+        head.push(text);
     }
     tail.reverse();
     head.extend(tail);
-    head
+    (head, room - left)
 }
 
-/// The summary of `older` within `room` tokens: the earliest turns (where
-/// the user says who they are and what they are after) and the latest, the
-/// middle left out when it does not fit. `earlier` is a summary made before
-/// (stored by the summary job, or by an earlier compaction), kept first
-/// within half of the room.
+/// The summary of `older` within `room` tokens and its tokens: the
+/// earliest turns (where the user says who they are and what they are
+/// after) and the latest, the middle left out when it does not fit.
+/// `earlier` is a summary made before (stored by the summary job, or by an
+/// earlier compaction), kept first within half of the room.
 fn summarise(
     counter: Counter,
     earlier: Option<&str>,
     older: &[Turn<'_>],
     room: i64,
-) -> Option<String> {
+) -> Option<(String, i64)> {
     if older.is_empty() {
         return earlier.map(|e| within(counter, e, room));
     }
-    let mut left = room;
-    let mut lines: Vec<String> = Vec::new();
+    let mut lines = Vec::new();
+    let mut tokens = 0;
     if let Some(earlier) = earlier {
-        let kept = within(counter, earlier, room / 2);
-        left -= counter.tokens(&kept) + 1;
+        let (kept, cost) = within(counter, earlier, room / 2);
+        tokens += cost + 1;
         lines.push(kept);
     }
-    lines.extend(both_ends(
+    let (turns, cost) = both_ends(
         counter,
         older.len(),
         |i| summary_line(&older[i]),
-        left,
+        room - tokens,
         |n| format!("- ({n} more turns in between)"),
-    ));
-    Some(lines.join("\n"))
+    );
+    lines.extend(turns);
+    Some((lines.join("\n"), tokens + cost))
 }
 
 /// The extractive summary of `conversation`'s turns after `earlier` (a
@@ -275,25 +296,25 @@ pub fn summary_of(
     counter: Counter,
     room: i64,
 ) -> Option<String> {
-    summarise(counter, earlier, &turns(conversation), room)
+    summarise(counter, earlier, &turns(conversation), room).map(|(text, _)| text)
 }
 
-/// `text` within `room` tokens: all of it, or its first and last lines and
-/// a mark where lines are left out.
-fn within(counter: Counter, text: &str, room: i64) -> String {
-    const LEFT_OUT: &str = "- (more of the earlier summary left out)";
-    if counter.tokens(text) <= room {
-        return text.to_owned();
+/// `text` within `room` tokens, and its tokens: all of it, or its first
+/// and last lines and a mark where lines are left out.
+fn within(counter: Counter, text: &str, room: i64) -> (String, i64) {
+    let tokens = counter.tokens(text);
+    if tokens <= room {
+        return (text.to_owned(), tokens);
     }
     let lines: Vec<&str> = text.lines().collect();
-    both_ends(
+    let (kept, tokens) = both_ends(
         counter,
         lines.len(),
         |i| lines[i].to_owned(),
-        room - counter.tokens(LEFT_OUT) - 1,
-        |_| LEFT_OUT.to_owned(),
-    )
-    .join("\n")
+        room,
+        |_| "- (more of the earlier summary left out)".to_owned(),
+    );
+    (kept.join("\n"), tokens)
 }
 
 /// The context of `conversation` (ending with the user's message) within
@@ -310,54 +331,88 @@ pub fn build(
     let Some((last, before)) = turns.split_last() else {
         return Context::default();
     };
-    let last_tokens: i64 = last
-        .messages
-        .iter()
-        .map(|m| message_tokens(counter, m))
-        .sum();
-    let summary_room = budget / SUMMARY_SHARE;
-    let mut left = budget - last_tokens - summary_room;
+    let room = budget - budget / SUMMARY_SHARE;
     let mut kept: Vec<Vec<Message>> = Vec::new();
-    let mut used = last_tokens;
-    for turn in before.iter().rev() {
-        let messages: Vec<Message> = turn
-            .messages
-            .iter()
-            .map(|m| match m {
-                Message::Tool { results } => Message::Tool {
-                    results: results
-                        .iter()
-                        .map(|r| shorten(r, settings.tool_result_chars))
-                        .collect(),
-                },
-                other => other.clone(),
-            })
-            .collect();
-        let cost: i64 = messages.iter().map(|m| message_tokens(counter, m)).sum();
-        if cost > left {
-            break;
-        }
-        left -= cost;
-        used += cost;
-        kept.push(messages);
+    // Measured by its bytes first (a token is a byte at least): what fits
+    // so fits whole, and nothing needs encoding, the usual case for a large
+    // window. Only what does not is counted token by token.
+    let bytes = |m: &Message| message_bytes(counter, m);
+    let (n, left) = keep(last, before, &mut kept, room, bytes, settings);
+    let earlier_bytes = earlier.map_or(0, |e| counter.at_most(e));
+    if n == before.len() && earlier_bytes <= budget - room + left {
+        return Context {
+            messages: kept
+                .into_iter()
+                .rev()
+                .flatten()
+                .chain(last.messages.iter().cloned())
+                .collect(),
+            summary: earlier.map(str::to_owned),
+            tokens: room - left + earlier_bytes,
+            summarised: 0,
+        };
     }
-    let summarised = before.len() - kept.len();
+    let tokens = |m: &Message| message_tokens(counter, m);
+    let (n, left) = keep(last, before, &mut kept, room, tokens, settings);
+    kept.truncate(n);
+    let summarised = before.len() - n;
     // What `kept` did not use is the summary's too.
     let summary = summarise(
         counter,
         earlier,
         &before[..summarised],
-        summary_room + left.max(0),
+        budget - room + left.max(0),
     );
-    used += summary.as_deref().map_or(0, |s| counter.tokens(s));
-    let mut messages: Vec<Message> = kept.into_iter().rev().flatten().collect();
-    messages.extend(last.messages.iter().cloned());
     Context {
-        messages,
-        summary,
-        tokens: used,
+        messages: kept
+            .into_iter()
+            .rev()
+            .flatten()
+            .chain(last.messages.iter().cloned())
+            .collect(),
+        tokens: room - left + summary.as_ref().map_or(0, |(_, tokens)| *tokens),
+        summary: summary.map(|(text, _)| text),
         summarised,
     }
+}
+
+/// How many of the turns `before` the last one fit, newest first, in what
+/// the last one leaves of `room` as `cost` measures them, and what they
+/// leave. `kept` holds the turns as kept (shortened), newest first: those
+/// already there are reused and more are added as they are needed.
+fn keep(
+    last: &Turn<'_>,
+    before: &[Turn<'_>],
+    kept: &mut Vec<Vec<Message>>,
+    room: i64,
+    cost: impl Fn(&Message) -> i64,
+    settings: &ContextSettings,
+) -> (usize, i64) {
+    let mut left = room - last.messages.iter().map(&cost).sum::<i64>();
+    for (i, turn) in before.iter().rev().enumerate() {
+        if i == kept.len() {
+            kept.push(shortened(turn, settings.tool_result_chars));
+        }
+        let turn_cost: i64 = kept[i].iter().map(&cost).sum();
+        if turn_cost > left {
+            return (i, left);
+        }
+        left -= turn_cost;
+    }
+    (before.len(), left)
+}
+
+/// A turn as an earlier one is kept: its tool results shortened.
+fn shortened(turn: &Turn<'_>, max: usize) -> Vec<Message> {
+    turn.messages
+        .iter()
+        .map(|m| match m {
+            Message::Tool { results } => Message::Tool {
+                results: results.iter().map(|r| shorten(r, max)).collect(),
+            },
+            other => other.clone(),
+        })
+        .collect()
 }
 
 /// A smaller context for a prompt the provider found too long: `messages`
@@ -445,7 +500,14 @@ mod tests {
             panic!("the tool result is kept")
         };
         assert_eq!(results[0].content, r#"{"schools":[{"name":"Kanyawanga"}]}"#);
-        assert_eq!(context.tokens, total(Counter::O200k, &context));
+        // Fits by its bytes: counted as them, which no count exceeds.
+        let bytes: i64 = context
+            .messages
+            .iter()
+            .map(|m| message_bytes(Counter::O200k, m))
+            .sum();
+        assert_eq!(context.tokens, bytes);
+        assert!(total(Counter::O200k, &context) < bytes);
     }
 
     #[test]
@@ -466,7 +528,17 @@ mod tests {
         let settings = ContextSettings::default();
         let context = build(&conversation, None, Counter::O200k, 4_000, &settings);
         assert!(context.tokens <= 4_000, "{} tokens", context.tokens);
-        assert_eq!(context.tokens, total(Counter::O200k, &context));
+        // Counted: the summary's lines one by one, a token at most more for each break.
+        let exact = total(Counter::O200k, &context);
+        let lines = context
+            .summary
+            .as_deref()
+            .map_or(0, |s| s.lines().count() as i64);
+        assert!(
+            exact <= context.tokens && context.tokens <= exact + lines,
+            "{exact} counted in all, {} by parts",
+            context.tokens
+        );
         assert_eq!(
             context.messages.last(),
             Some(&user(&question)),
@@ -554,6 +626,51 @@ mod tests {
             "{summary}"
         );
         assert!(summary.contains("left out"), "{summary}");
+    }
+
+    #[test]
+    fn a_conversation_too_long_by_its_bytes_but_not_its_tokens_is_kept_whole() {
+        let counter = Counter::O200k;
+        // Real rows: about three bytes a token.
+        let csv = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../mcp-server/data/kenya_schools.csv"
+        ))
+        .expect("the data set");
+        let rows: Vec<&str> = csv.lines().skip(1).take(60).collect();
+        let mut conversation = Vec::new();
+        for pair in rows.chunks(2) {
+            conversation.push(user(pair[0]));
+            conversation.push(answer(pair.get(1).copied().unwrap_or("")));
+        }
+        conversation.push(user("Which of them is in Kisumu?"));
+        let tokens: i64 = conversation
+            .iter()
+            .map(|m| message_tokens(counter, m))
+            .sum();
+        let bytes: i64 = conversation.iter().map(|m| message_bytes(counter, m)).sum();
+        assert!(bytes > 2 * tokens, "{bytes} bytes, {tokens} tokens");
+        // Room for the turns (three quarters of the budget) between the two.
+        let budget = (bytes + tokens) * 2 / 3;
+        let context = build(
+            &conversation,
+            None,
+            counter,
+            budget,
+            &ContextSettings::default(),
+        );
+        assert_eq!(context.summarised, 0);
+        assert_eq!(context.messages, conversation);
+        assert_eq!(context.tokens, tokens);
+        // A budget the tokens do not fit in either: the older turns summarised.
+        let context = build(
+            &conversation,
+            None,
+            counter,
+            tokens,
+            &ContextSettings::default(),
+        );
+        assert!(context.summarised > 0 && context.tokens <= tokens);
     }
 
     #[test]

@@ -2,19 +2,20 @@
 //! of the providers' known models (a default for unknown ones), and the
 //! tokenizer a model's prompt is counted with.
 
-use std::{
-    hash::{Hash, Hasher},
-    sync::LazyLock,
-};
+use std::{hash::BuildHasher, sync::LazyLock};
 
 use bpe_openai::Tokenizer;
-use moka::sync::Cache;
+use foldhash::quality::RandomState;
+use quick_cache::sync::Cache;
 
 /// Counts of the longer texts already counted, by counter and text hash: a
 /// conversation's earlier messages come back every turn, and encoding them
-/// all again would cost more than the rest of building the context.
-static COUNTED: LazyLock<Cache<(u8, u64), i64>> =
-    LazyLock::new(|| Cache::builder().max_capacity(200_000).build());
+/// all again would cost more than the rest of building the context. A
+/// 1,000-turn context looks up about 1,500 texts a build, so the cache is
+/// quick_cache (a lookup is a sharded hash-table read) and the texts'
+/// hash foldhash's (seeded per process), a fraction of moka and SipHash.
+static COUNTED: LazyLock<Cache<(u8, u64), i64>> = LazyLock::new(|| Cache::new(200_000));
+static TEXT_HASH: LazyLock<RandomState> = LazyLock::new(RandomState::default);
 
 /// Texts shorter than this are encoded each time (cheaper than a lookup).
 const CACHED_FROM: usize = 24;
@@ -119,9 +120,22 @@ impl Counter {
         if text.len() < CACHED_FROM {
             return self.encode(text);
         }
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        text.hash(&mut hasher);
-        COUNTED.get_with((self as u8, hasher.finish()), || self.encode(text))
+        let key = (self as u8, TEXT_HASH.hash_one(text));
+        COUNTED.get(&key).unwrap_or_else(|| {
+            let tokens = self.encode(text);
+            COUNTED.insert(key, tokens);
+            tokens
+        })
+    }
+
+    /// The tokens of `text` at most, nothing encoded: its bytes, as no
+    /// token of a byte-level BPE is shorter than a byte.
+    pub fn at_most(self, text: &str) -> i64 {
+        let n = text.len() as f64;
+        match self {
+            Counter::Estimate => (n * ESTIMATE_MARGIN).ceil() as i64,
+            Counter::O200k | Counter::Cl100k => n as i64,
+        }
     }
 
     fn encode(self, text: &str) -> i64 {
