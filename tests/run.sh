@@ -2,7 +2,8 @@
 # The test command: installs what the tests need, starts throwaway PostgreSQL
 # (Redis is started by the tests themselves), then runs formatting and lint
 # checks, the Rust test suites (one build, test profile), the deployment
-# topology behind nginx, the official MCP conformance suite, the official
+# topology behind nginx, the monitoring (exporters, Prometheus, alert rules)
+# against real services, the official MCP conformance suite, the official
 # Python SDK client and the web UI in headless Chromium against the binaries
 # that build produced. Any failing step fails the command. Cleans up after
 # itself.
@@ -22,6 +23,9 @@ command -v nginx >/dev/null || need+=(nginx)
 command -v docker-compose >/dev/null || need+=(docker-compose)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v amtool >/dev/null || need+=(prometheus-alertmanager)
+for exporter in postgres redis nginx node; do
+  command -v "prometheus-$exporter-exporter" >/dev/null || need+=("prometheus-$exporter-exporter")
+done
 command -v openssl >/dev/null || need+=(openssl)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
@@ -34,6 +38,7 @@ service redis-server stop >/dev/null 2>&1 || true
 service nginx stop >/dev/null 2>&1 || true
 service prometheus stop >/dev/null 2>&1 || true
 service prometheus-alertmanager stop >/dev/null 2>&1 || true
+for exporter in postgres redis nginx node; do service "prometheus-$exporter-exporter" stop >/dev/null 2>&1 || true; done
 
 step "tools: Node 24 (from PyPI), the official MCP and OpenAI Python SDKs, kubernetes-validate"
 if [ ! -x .tools/venv/bin/python ]; then python3 -m venv .tools/venv; fi
@@ -78,6 +83,9 @@ grep -q "test result: ok. 1 passed" "$MAS_TEST_DIR/topology.log" || { echo "the 
 
 step "backup and restore (scripts/backup.sh) on PostgreSQL and Redis"
 bash tests/backup.sh "$ROOT/target/debug/chat-server"
+
+step "monitoring: Redis bounded, the four exporters and Prometheus against real services, an alert when PostgreSQL stops"
+bash tests/monitoring.sh "$ROOT/target/debug/chat-server" "$ROOT/target/debug/mcp-server"
 
 MCP_BIN="$ROOT/target/debug/mcp-server"
 step "official MCP conformance suite (pinned) against $MCP_BIN --conformance"

@@ -31,8 +31,8 @@ start_postgres() {
   runuser -u postgres -- "$bin/pg_ctl" -D "$data" -w -t 60 -l "$data/server.log" \
     -o "-p $port -k $data -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null ||
     { cat "$data/server.log" >&2; return 1; }
-  PG_DATA="$data"
-  PG_BIN="$bin"
+  export PG_DATA="$data"
+  export PG_BIN="$bin"
   export TEST_DATABASE_URL="postgres://postgres@127.0.0.1:$port/postgres"
   echo "PostgreSQL on 127.0.0.1:$port"
 }
