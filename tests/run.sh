@@ -2,7 +2,8 @@
 # The test command: installs what the tests need, starts throwaway PostgreSQL
 # (Redis is started by the tests themselves), then runs formatting and lint
 # checks, the Rust test suites (one build, test profile), the deployment
-# topology behind nginx, the monitoring (exporters, Prometheus, alert rules)
+# topology behind nginx, one chat turn as one OTLP trace across both servers,
+# the monitoring (exporters, Prometheus, alert rules)
 # against real services, the official MCP conformance suite, the official
 # Python SDK client and the web UI in headless Chromium against the binaries
 # that build produced. Any failing step fails the command. Cleans up after
@@ -80,6 +81,10 @@ step "topology: nginx, two chat-server replicas, mcp-server, PostgreSQL, Redis (
 # Its own PostgreSQL and Redis (it restarts them), so after the other suites.
 cargo test -p chat-server --quiet --test topology -- --ignored --exact replicas_behind_nginx_survive_death_shutdown_and_restarts 2>&1 | tee "$MAS_TEST_DIR/topology.log"
 grep -q "test result: ok. 1 passed" "$MAS_TEST_DIR/topology.log" || { echo "the topology test did not run"; exit 1; }
+
+step "traces: one chat turn with a tool call is one OTLP trace across chat-server and mcp-server"
+cargo test -p chat-server --quiet --test topology -- --ignored --exact one_chat_turn_is_one_trace_across_both_servers 2>&1 | tee "$MAS_TEST_DIR/traces.log"
+grep -q "test result: ok. 1 passed" "$MAS_TEST_DIR/traces.log" || { echo "the trace test did not run"; exit 1; }
 
 step "backup and restore (scripts/backup.sh) on PostgreSQL and Redis"
 bash tests/backup.sh "$ROOT/target/debug/chat-server"

@@ -1,5 +1,5 @@
 //! `chat-server`: parse the command line, load the settings, set up
-//! logging, run the command (`commands`).
+//! logging and traces, run the command (`commands`).
 
 use anyhow::Context;
 use chat_server::{commands::Cli, settings::Settings};
@@ -16,6 +16,8 @@ async fn main() -> anyhow::Result<()> {
     } else {
         &settings.server.log_filter
     };
-    platform::telemetry::init_logging(filter, settings.server.log_json);
-    chat_server::commands::run(cli.command, settings).await
+    let traces = platform::telemetry::init("chat-server", filter, settings.server.log_json);
+    let result = chat_server::commands::run(cli.command, settings).await;
+    traces.shutdown();
+    result
 }

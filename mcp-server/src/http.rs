@@ -17,6 +17,7 @@ use rmcp::transport::streamable_http_server::{
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
     settings::Settings,
@@ -117,8 +118,19 @@ async fn track(request: Request, next: Next) -> Response {
             }
         });
     let method = request.method().to_string();
+    // OpenTelemetry's HTTP server span, continuing a client's `traceparent`.
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format!("{method} {endpoint}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %endpoint,
+        http.response.status_code = tracing::field::Empty,
+    );
+    platform::telemetry::continue_from_headers(&span, request.headers());
     let started = Instant::now();
-    let response = next.run(request).await;
+    let response = next.run(request).instrument(span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
     let status = response.status().as_u16().to_string();
     metrics::counter!("mas_requests_total", "method" => method.clone(), "endpoint" => endpoint.clone(), "status" => status)
         .increment(1);

@@ -68,23 +68,33 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let settings = Settings::from_figment(figment)?;
-    platform::telemetry::init_logging(settings.log_filter(), settings.log_format == "json");
+    let traces = platform::telemetry::init(
+        "mcp-server",
+        settings.log_filter(),
+        settings.log_format == "json",
+    );
+    let result = run(cli.command, &settings).await;
+    traces.shutdown();
+    result
+}
 
-    match cli.command.unwrap_or(Command::Serve {
+/// Runs `command` (serve by default).
+async fn run(command: Option<Command>, settings: &Settings) -> anyhow::Result<()> {
+    match command.unwrap_or(Command::Serve {
         host: None,
         port: None,
         conformance: false,
     }) {
         Command::Serve { .. } => {
             let shutdown = CancellationToken::new();
-            let app = Application::build(&settings, shutdown.clone()).await?;
+            let app = Application::build(settings, shutdown.clone()).await?;
             let addr = app.local_addr()?;
             tracing::info!(%addr, "MCP over Streamable HTTP at http://{addr}/mcp");
             tokio::spawn(on_signal(shutdown.clone()));
             app.serve(shutdown).await.context("serving HTTP")?;
             tracing::info!("shut down");
         }
-        Command::Stdio => serve_stdio(&settings).await?,
+        Command::Stdio => serve_stdio(settings).await?,
         Command::Import { data_dir } => {
             let url = settings
                 .database_url

@@ -13,6 +13,7 @@ use std::{
 use futures::{Stream, StreamExt, stream::FuturesUnordered};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::{
     AgentDef, AgentSet, RunEvent,
@@ -330,6 +331,10 @@ impl AgentRunner {
             let mut shown: Vec<String> = Vec::new();
             let Resume { step: first_step, answer, mut done } = resume.unwrap_or(Resume { step: 1, ..Resume::default() });
             let mut agent = agent.as_deref().and_then(|a| self.agents.get(a)).unwrap_or(self.agents.entry()).clone();
+            // The run's span (`invoke_agent`, made where the run was launched) is named after its agent.
+            let run_span = tracing::Span::current();
+            run_span.record("otel.name", format!("invoke_agent {}", agent.name));
+            run_span.record("gen_ai.agent.name", agent.name.as_str());
             yield RunEvent::AgentChanged { agent: agent.name.clone(), title: agent.title.clone() };
             let mut messages = history;
             let mut answer = answer;
@@ -348,6 +353,18 @@ impl AgentRunner {
                     recalled = Some(recollection);
                 }
                 let provider = self.provider_for(&agent);
+                // OpenTelemetry's GenAI inference span: from the request to the last event.
+                let chat = tracing::info_span!(
+                    "chat",
+                    otel.name = %format!("chat {}", provider.model()),
+                    otel.kind = "client",
+                    gen_ai.operation.name = "chat",
+                    gen_ai.provider.name = %provider.name(),
+                    gen_ai.request.model = %provider.model(),
+                    gen_ai.agent.name = %agent.name,
+                    gen_ai.usage.input_tokens = tracing::field::Empty,
+                    gen_ai.usage.output_tokens = tracing::field::Empty,
+                );
                 let mut compacted = false;
                 let opened = loop {
                     let request = self.request(&agent, &messages, &extra, recalled.as_ref());
@@ -408,11 +425,14 @@ impl AgentRunner {
                             calls.push(call);
                         }
                         Some(Ok(ProviderEvent::Usage { usage })) => {
+                            if let Some(n) = usage.input_tokens { chat.record("gen_ai.usage.input_tokens", n); }
+                            if let Some(n) = usage.output_tokens { chat.record("gen_ai.usage.output_tokens", n); }
                             yield RunEvent::Usage { provider: provider.name().to_owned(), model: provider.model().to_owned(), usage };
                         }
                         Some(Ok(ProviderEvent::Finish { .. })) => {}
                     }
                 }
+                drop(chat);
                 answer.push_str(&text);
                 // The client runs its own tools: the run ends here with its
                 // calls (calls of server tools in the same step are dropped;
@@ -448,7 +468,15 @@ impl AgentRunner {
                     .filter(|(i, _)| results[*i].is_none())
                     .map(|(i, call)| {
                         let started = Instant::now();
-                        let run = execute(self.tools.clone(), extra.memory.clone(), self.limits.clone(), call.clone());
+                        // OpenTelemetry's GenAI tool span; the MCP call in it carries the trace on.
+                        let span = tracing::info_span!(
+                            "execute_tool",
+                            otel.name = %format!("execute_tool {}", call.name),
+                            gen_ai.operation.name = "execute_tool",
+                            gen_ai.tool.name = %call.name,
+                            gen_ai.tool.call.id = %call.id,
+                        );
+                        let run = execute(self.tools.clone(), extra.memory.clone(), self.limits.clone(), call.clone()).instrument(span);
                         async move { (i, run.await, started.elapsed()) }
                     })
                     .collect();

@@ -1,5 +1,6 @@
-//! Request metrics and logs for the chat API: every request counted and timed
-//! by route template (never the raw path), logged with a request id.
+//! Request metrics, logs and spans for the chat API: every request counted
+//! and timed by route template (never the raw path), logged with a request
+//! id, and a span of the trace its client started (or a new one).
 //!
 //! The request id is handled here rather than with tower-http's
 //! `SetRequestId`, which keeps whatever id a client sends: this accepts only
@@ -31,10 +32,22 @@ pub async fn track(request: Request, next: Next) -> Response {
         .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let span = tracing::info_span!("request", request_id = %request_id, method = %method, endpoint = %endpoint);
+    // Named and described as OpenTelemetry's HTTP conventions say, continuing
+    // the trace of a client's `traceparent`.
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format!("{method} {endpoint}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %endpoint,
+        http.response.status_code = tracing::field::Empty,
+        request_id = %request_id,
+    );
+    platform::telemetry::continue_from_headers(&span, request.headers());
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
     metrics::counter!("mas_requests_total", "method" => method.clone(), "endpoint" => endpoint.clone(), "status" => status.to_string()).increment(1);
     metrics::histogram!("mas_request_duration_seconds", "method" => method, "endpoint" => endpoint)
         .record(started.elapsed().as_secs_f64());

@@ -17,6 +17,7 @@ pub mod redis;
 pub mod turn;
 
 use std::{sync::Arc, time::Duration};
+use tracing::Instrument;
 
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
@@ -332,7 +333,16 @@ impl Runs {
             production.permit.owner().map(str::to_owned),
         );
         let (runs, run_id) = (self.clone(), production.run_id.clone());
-        self.tasks.spawn(async move {
+        // OpenTelemetry's GenAI agent span, in the trace of the request that
+        // started the run; the runner names it after the agent.
+        let span = tracing::info_span!(
+            "invoke_agent",
+            otel.name = "invoke_agent",
+            gen_ai.operation.name = "invoke_agent",
+            gen_ai.agent.name = tracing::field::Empty,
+            run_id = %run_id,
+        );
+        let produced = async move {
             let produced = std::panic::AssertUnwindSafe(runs.clone().produce(production))
                 .catch_unwind()
                 .await;
@@ -347,7 +357,8 @@ impl Runs {
                 };
                 runs.log.append(&run_id, failed).await;
             }
-        });
+        };
+        self.tasks.spawn(produced.instrument(span));
     }
 
     /// Stops a run; `false` when it is not going. A run produced by another

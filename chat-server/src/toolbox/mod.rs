@@ -11,6 +11,7 @@
 //! listed again.
 
 mod server;
+mod traced;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 

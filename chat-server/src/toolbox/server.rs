@@ -13,7 +13,9 @@ use anyhow::Context;
 use mcp_server::tools::{EmisServer, ServerState};
 use rmcp::{
     ClientHandler, RoleClient, ServiceExt,
-    model::{CallToolRequestParams, ServerNotification, SubscriptionFilter, Tool},
+    model::{
+        CallToolRequestParams, RequestParamsMeta, ServerNotification, SubscriptionFilter, Tool,
+    },
     service::{NotificationContext, Peer, RunningService},
     transport::{
         ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess,
@@ -140,7 +142,10 @@ impl Server {
                 };
                 rmcp::ClientServiceExt::serve_with_lifecycle(
                     listener.clone(),
-                    StreamableHttpClientTransport::from_config(config),
+                    StreamableHttpClientTransport::with_client(
+                        super::traced::Traced::default(),
+                        config,
+                    ),
                     lifecycle,
                 )
                 .await?
@@ -253,6 +258,14 @@ impl Server {
             let mut params = CallToolRequestParams::new(tool.to_owned());
             if let Some(args) = arguments.clone() {
                 params = params.with_arguments(args);
+            }
+            // The turn's trace goes on in the MCP server (`_meta`, SEP-414).
+            let context = platform::telemetry::trace_context(&tracing::Span::current());
+            if let Some(parent) = context.get("traceparent") {
+                params.set_traceparent(parent);
+            }
+            if let Some(state) = context.get("tracestate") {
+                params.set_tracestate(state);
             }
             match peer.call_tool(params).await {
                 Ok(result) => return Ok(result),

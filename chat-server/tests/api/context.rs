@@ -100,11 +100,15 @@ async fn a_300_turn_conversation_stays_within_its_budget_and_remembers_how_it_be
         system.contains("I am the head teacher of Kanyawanga Primary School in Homa Bay."),
         "the first turn survives in the summary: {system}"
     );
-    // Flat: the last turns cost what the turns at 100 did, not three times as much.
-    let (middle, end) = (sizes[100], sizes[299]);
+    // Flat: the last 40 turns cost what turns 61 to 100 did, not three times
+    // as much. Over 40 turns (the summary job's period), as a turn's cost
+    // rises from one stored summary to the next, and when the job runs
+    // depends on the machine's load.
+    let mean = |turns: &[i64]| turns.iter().sum::<i64>() as f64 / turns.len() as f64;
+    let (middle, end) = (mean(&sizes[60..100]), mean(&sizes[260..300]));
     assert!(
-        end as f64 <= middle as f64 * 1.1,
-        "turn 101 sent {middle} tokens, turn 300 {end}"
+        end <= middle * 1.1,
+        "turns 61 to 100 sent {middle:.0} tokens on average, turns 261 to 300 {end:.0}: {sizes:?}"
     );
     assert!(
         sizes[20] < sizes[100] || sizes[100] > BUDGET / 2,

@@ -3,7 +3,9 @@
 //! one mcp-server (bearer token), PostgreSQL and Redis (append-only file, so
 //! a restart keeps its data), and a fake OpenAI model streaming slowly; and
 //! `/v1` behind nginx's own limits; and a memory extraction job whose
-//! replica is killed mid-job, done once by the other.
+//! replica is killed mid-job, done once by the other. Also one chat turn
+//! with a tool call, traced over OTLP by both binaries into a local
+//! receiver.
 //!
 //! It restarts PostgreSQL and Redis, so `tests/run.sh` runs it in a step of
 //! its own: `cargo test -p chat-server --test topology -- --ignored`.
@@ -992,4 +994,227 @@ async fn load_through_nginx() {
         .unwrap_or(50);
     load(1, runs, concurrency).await;
     load(2, runs, concurrency).await;
+}
+
+/// The spans an OTLP/HTTP receiver got, as (service, span) JSON pairs.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Value)>>>;
+
+/// A local OTLP/HTTP receiver (JSON encoding) on `port`.
+async fn otlp_receiver() -> (u16, Received) {
+    let received: Received = Default::default();
+    let store = received.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::Json<Value>| {
+            let store = store.clone();
+            async move {
+                for resource in body["resourceSpans"].as_array().into_iter().flatten() {
+                    let service =
+                        attribute(&resource["resource"], "service.name").unwrap_or_default();
+                    for scope in resource["scopeSpans"].as_array().into_iter().flatten() {
+                        for span in scope["spans"].as_array().into_iter().flatten() {
+                            store
+                                .lock()
+                                .expect("spans")
+                                .push((service.clone(), span.clone()));
+                        }
+                    }
+                }
+                axum::Json(json!({}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (port, received)
+}
+
+/// A string or integer attribute of an OTLP JSON span or resource (an
+/// integer may come as a JSON string, as OTLP's JSON encoding says, or a number).
+fn attribute(item: &Value, key: &str) -> Option<String> {
+    let value = &item["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == key)?["value"];
+    match (&value["stringValue"], &value["intValue"]) {
+        (Value::String(s), _) | (_, Value::String(s)) => Some(s.clone()),
+        (_, Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by tests/run.sh with the other process tests"]
+async fn one_chat_turn_is_one_trace_across_both_servers() {
+    let fake = FakeModel::start(vec![
+        Turn::Calls(vec![(
+            "call_trace",
+            "search_schools",
+            json!({ "county": "Lamu", "limit": 3 }),
+        )]),
+        Turn::Metered("Lamu has schools.", 321, 12),
+    ])
+    .await;
+    let (otlp_port, received) = otlp_receiver().await;
+    let dir = std::env::temp_dir().join(format!("mas-traces-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let otel = [
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{otlp_port}"),
+        ),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json".to_owned()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+    ];
+    let mcp_port = free_port();
+    let env = otel.clone();
+    let mut mcp = Process::start("mcp-server", dir.join("mcp.log"), move || {
+        let mut command = Command::new(binary("mcp-server"));
+        command
+            .env("MCP_PORT", mcp_port.to_string())
+            .env("MCP_AUTH_TOKENS", "trace-token")
+            .envs(env.clone());
+        command
+    });
+    wait_for_port(mcp_port, "mcp-server");
+    let chat_port = free_port();
+    let (database, base) = (dir.join("chat.db"), fake.openai_base());
+    let mut chat = Process::start("chat-server", dir.join("chat.log"), move || {
+        let mut command = Command::new(binary("chat-server"));
+        command
+            .env("CHAT_PORT", chat_port.to_string())
+            .env("DATABASE_URL", format!("sqlite://{}", database.display()))
+            .env("MCP_SERVER_URL", format!("http://127.0.0.1:{mcp_port}/mcp"))
+            .env("MCP_SERVER_TOKEN", "trace-token")
+            .env("LLM_PROVIDER", "openai")
+            .env("OPENAI_API_KEY", "test-key")
+            .env("OPENAI_BASE_URL", &base)
+            .env("OPENAI_MODEL", "fake-model")
+            .envs(otel.clone());
+        command
+    });
+    wait_for_port(chat_port, "chat-server");
+
+    // The client's own trace: every span of the turn must be in it.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let answer: Value = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{chat_port}/api/chat"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .json(&json!({ "message": "Schools in Lamu?" }))
+        .send()
+        .await
+        .expect("chat")
+        .json()
+        .await
+        .expect("answer");
+    assert_eq!(answer["message"], "Lamu has schools.", "{answer}");
+    // Stopped, both send what they still hold.
+    for process in [&mut chat, &mut mcp] {
+        process.signal("TERM");
+        assert!(
+            process.wait(Duration::from_secs(20)),
+            "{} exits 0",
+            process.name
+        );
+    }
+
+    let spans = received.lock().expect("spans").clone();
+    let in_trace: Vec<&(String, Value)> = spans
+        .iter()
+        .filter(|(_, s)| {
+            s["traceId"]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case(trace_id))
+        })
+        .collect();
+    let names: Vec<String> = in_trace
+        .iter()
+        .map(|(service, s)| format!("{service}: {}", s["name"].as_str().unwrap_or("?")))
+        .collect();
+    let find = |service: &str, name: &str| {
+        in_trace
+            .iter()
+            .find(|(s, span)| s == service && span["name"] == name)
+            .map(|(_, span)| span)
+            .unwrap_or_else(|| panic!("no {service} span {name:?} in the trace: {names:?}"))
+    };
+    let request = find("chat-server", "POST /api/chat");
+    assert_eq!(
+        request["parentSpanId"]
+            .as_str()
+            .map(str::to_lowercase)
+            .as_deref(),
+        Some("00f067aa0ba902b7")
+    );
+    assert_eq!(
+        attribute(request, "http.route").as_deref(),
+        Some("/api/chat")
+    );
+    let agent = in_trace
+        .iter()
+        .find(|(s, span)| {
+            s == "chat-server"
+                && span["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("invoke_agent "))
+        })
+        .map(|(_, span)| span)
+        .unwrap_or_else(|| panic!("no invoke_agent span: {names:?}"));
+    assert_eq!(agent["parentSpanId"], request["spanId"]);
+    assert_eq!(
+        attribute(agent, "gen_ai.operation.name").as_deref(),
+        Some("invoke_agent")
+    );
+    let chats: Vec<&Value> = in_trace
+        .iter()
+        .filter(|(s, span)| s == "chat-server" && span["name"] == "chat fake-model")
+        .map(|(_, span)| span)
+        .collect();
+    assert_eq!(
+        chats.len(),
+        2,
+        "a chat span for each of the two model calls: {names:?}"
+    );
+    for chat in &chats {
+        assert_eq!(chat["parentSpanId"], agent["spanId"]);
+        assert_eq!(
+            attribute(chat, "gen_ai.request.model").as_deref(),
+            Some("fake-model")
+        );
+        assert_eq!(
+            attribute(chat, "gen_ai.provider.name").as_deref(),
+            Some("openai")
+        );
+    }
+    assert!(
+        chats.iter().any(
+            |c| attribute(c, "gen_ai.usage.input_tokens").as_deref() == Some("321")
+                && attribute(c, "gen_ai.usage.output_tokens").as_deref() == Some("12")
+        ),
+        "the answer's token usage on its chat span: {chats:?}"
+    );
+    let tool = find("chat-server", "execute_tool search_schools");
+    assert_eq!(tool["parentSpanId"], agent["spanId"]);
+    assert_eq!(
+        attribute(tool, "gen_ai.tool.name").as_deref(),
+        Some("search_schools")
+    );
+    assert_eq!(
+        attribute(tool, "gen_ai.tool.call.id").as_deref(),
+        Some("call_trace")
+    );
+    // The MCP server continued the trace from the call's `_meta`.
+    let served = find("mcp-server", "tools/call search_schools");
+    assert_eq!(served["parentSpanId"], tool["spanId"]);
+    assert_eq!(
+        attribute(served, "mcp.method.name").as_deref(),
+        Some("tools/call")
+    );
+    // And its HTTP span, from the request's `traceparent` header.
+    let http = find("mcp-server", "POST /mcp");
+    assert_eq!(http["parentSpanId"], tool["spanId"]);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -30,6 +30,7 @@ use rmcp::{
     },
     service::RequestContext,
 };
+use tracing::Instrument;
 
 pub use self::{
     content::{GetContentArgs, SearchContentArgs},
@@ -210,12 +211,28 @@ impl ServerHandler for EmisServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        if let Some(fixtures) = &self.state.fixtures
-            && fixtures.has_tool(&request.name)
-        {
-            return fixtures.call_tool(request, context).await;
+        // The MCP semantic conventions' server span, in the trace the
+        // client's `_meta` (SEP-414) carries.
+        let span = tracing::info_span!(
+            "tools/call",
+            otel.name = %format!("tools/call {}", request.name),
+            otel.kind = "server",
+            mcp.method.name = "tools/call",
+            gen_ai.operation.name = "execute_tool",
+            gen_ai.tool.name = %request.name,
+        );
+        let meta = request.meta.as_ref().unwrap_or(&context.meta);
+        platform::telemetry::continue_from_meta(&span, &meta.0.0);
+        async move {
+            if let Some(fixtures) = &self.state.fixtures
+                && fixtures.has_tool(&request.name)
+            {
+                return fixtures.call_tool(request, context).await;
+            }
+            self.call_emis_tool(request, context).await
         }
-        self.call_emis_tool(request, context).await
+        .instrument(span)
+        .await
     }
 
     async fn list_resources(

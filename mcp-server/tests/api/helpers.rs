@@ -38,7 +38,7 @@ impl Drop for TestApp {
 
 fn init_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
-        platform::telemetry::init_logging("debug", false);
+        drop(platform::telemetry::init("mcp-server", "debug", false));
     }
 }
 

@@ -38,6 +38,6 @@ pub fn postgres_url() -> String {
 /// Logs go to stderr when `TEST_LOG` is set, and nowhere otherwise.
 pub fn init_logging() {
     if let Ok(filter) = std::env::var("TEST_LOG") {
-        platform::telemetry::init_logging(&filter, false);
+        drop(platform::telemetry::init("chat-server", &filter, false));
     }
 }
