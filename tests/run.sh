@@ -82,9 +82,10 @@ step "topology: nginx, two chat-server replicas, mcp-server, PostgreSQL, Redis (
 cargo test -p chat-server --quiet --test topology -- --ignored --exact replicas_behind_nginx_survive_death_shutdown_and_restarts 2>&1 | tee "$MAS_TEST_DIR/topology.log"
 grep -q "test result: ok. 1 passed" "$MAS_TEST_DIR/topology.log" || { echo "the topology test did not run"; exit 1; }
 
-step "traces: one chat turn with a tool call is one OTLP trace across chat-server and mcp-server"
-cargo test -p chat-server --quiet --test topology -- --ignored --exact one_chat_turn_is_one_trace_across_both_servers 2>&1 | tee "$MAS_TEST_DIR/traces.log"
-grep -q "test result: ok. 1 passed" "$MAS_TEST_DIR/traces.log" || { echo "the trace test did not run"; exit 1; }
+step "traces: one chat turn with a tool call is one OTLP trace across chat-server and mcp-server; a run taken over links to it"
+cargo test -p chat-server --quiet --test topology -- --ignored --exact --test-threads=1 \
+  one_chat_turn_is_one_trace_across_both_servers a_run_taken_over_links_its_spans_to_the_trace_it_began_in 2>&1 | tee "$MAS_TEST_DIR/traces.log"
+grep -q "test result: ok. 2 passed" "$MAS_TEST_DIR/traces.log" || { echo "the trace tests did not run"; exit 1; }
 
 step "backup and restore (scripts/backup.sh) on PostgreSQL and Redis"
 bash tests/backup.sh "$ROOT/target/debug/chat-server"

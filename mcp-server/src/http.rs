@@ -118,16 +118,7 @@ async fn track(request: Request, next: Next) -> Response {
             }
         });
     let method = request.method().to_string();
-    // OpenTelemetry's HTTP server span, continuing a client's `traceparent`.
-    let span = tracing::info_span!(
-        "request",
-        otel.name = %format!("{method} {endpoint}"),
-        otel.kind = "server",
-        http.request.method = %method,
-        http.route = %endpoint,
-        http.response.status_code = tracing::field::Empty,
-    );
-    platform::telemetry::continue_from_headers(&span, request.headers());
+    let span = platform::telemetry::http_span(&method, &endpoint, request.headers());
     let started = Instant::now();
     let response = next.run(request).instrument(span.clone()).await;
     span.record("http.response.status_code", response.status().as_u16());

@@ -9,7 +9,7 @@ use std::{collections::HashMap, sync::OnceLock};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use opentelemetry::{
     propagation::{Extractor, TextMapPropagator},
-    trace::TracerProvider as _,
+    trace::{TraceContextExt, TracerProvider as _},
 };
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
@@ -151,9 +151,28 @@ impl Extractor for Meta<'_> {
     }
 }
 
+/// The span of one HTTP request, named and described as OpenTelemetry's
+/// HTTP conventions say (`{method} {route}`, the route template, never the
+/// raw path), in the trace of the client's `traceparent` when it sent one;
+/// the caller records `http.response.status_code` (and may record
+/// `request_id`).
+pub fn http_span(method: &str, route: &str, headers: &axum::http::HeaderMap) -> tracing::Span {
+    let span = tracing::info_span!(
+        "request",
+        otel.name = %format!("{method} {route}"),
+        otel.kind = "server",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+        request_id = tracing::field::Empty,
+    );
+    continue_from_headers(&span, headers);
+    span
+}
+
 /// Makes `span` continue the trace a client's `traceparent` header names
 /// (W3C trace context; nothing happens without one, or with traces off).
-pub fn continue_from_headers(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+fn continue_from_headers(span: &tracing::Span, headers: &axum::http::HeaderMap) {
     if headers.contains_key("traceparent") {
         let parent = TraceContextPropagator::new().extract(&Headers(headers));
         span.set_parent(parent);
@@ -166,6 +185,17 @@ pub fn continue_from_meta(span: &tracing::Span, meta: &serde_json::Map<String, s
     if meta.contains_key("traceparent") {
         let parent = TraceContextPropagator::new().extract(&Meta(meta));
         span.set_parent(parent);
+    }
+}
+
+/// Links `span` to the span a W3C `traceparent` names (the trace a run
+/// began in, when another process carries it on).
+pub fn link_to(span: &tracing::Span, traceparent: &str) {
+    let fields = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let context = TraceContextPropagator::new().extract(&fields);
+    let linked = context.span().span_context().clone();
+    if linked.is_valid() {
+        span.add_link(linked);
     }
 }
 

@@ -339,40 +339,33 @@ pub fn build(
     let bytes = |m: &Message| message_bytes(counter, m);
     let (n, left) = keep(last, before, &mut kept, room, bytes, settings);
     let earlier_bytes = earlier.map_or(0, |e| counter.at_most(e));
-    if n == before.len() && earlier_bytes <= budget - room + left {
-        return Context {
-            messages: kept
-                .into_iter()
-                .rev()
-                .flatten()
-                .chain(last.messages.iter().cloned())
-                .collect(),
-            summary: earlier.map(str::to_owned),
-            tokens: room - left + earlier_bytes,
-            summarised: 0,
+    let (summary, summary_tokens, left) =
+        if n == before.len() && earlier_bytes <= budget - room + left {
+            (earlier.map(str::to_owned), earlier_bytes, left)
+        } else {
+            let tokens = |m: &Message| message_tokens(counter, m);
+            let (n, left) = keep(last, before, &mut kept, room, tokens, settings);
+            kept.truncate(n);
+            // What `kept` did not use is the summary's too.
+            let summary = summarise(
+                counter,
+                earlier,
+                &before[..before.len() - n],
+                budget - room + left.max(0),
+            );
+            let summary_tokens = summary.as_ref().map_or(0, |(_, tokens)| *tokens);
+            (summary.map(|(text, _)| text), summary_tokens, left)
         };
-    }
-    let tokens = |m: &Message| message_tokens(counter, m);
-    let (n, left) = keep(last, before, &mut kept, room, tokens, settings);
-    kept.truncate(n);
-    let summarised = before.len() - n;
-    // What `kept` did not use is the summary's too.
-    let summary = summarise(
-        counter,
-        earlier,
-        &before[..summarised],
-        budget - room + left.max(0),
-    );
     Context {
+        summarised: before.len() - kept.len(),
         messages: kept
             .into_iter()
             .rev()
             .flatten()
             .chain(last.messages.iter().cloned())
             .collect(),
-        tokens: room - left + summary.as_ref().map_or(0, |(_, tokens)| *tokens),
-        summary: summary.map(|(text, _)| text),
-        summarised,
+        summary,
+        tokens: room - left + summary_tokens,
     }
 }
 

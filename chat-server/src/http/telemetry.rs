@@ -32,18 +32,8 @@ pub async fn track(request: Request, next: Next) -> Response {
         .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    // Named and described as OpenTelemetry's HTTP conventions say, continuing
-    // the trace of a client's `traceparent`.
-    let span = tracing::info_span!(
-        "request",
-        otel.name = %format!("{method} {endpoint}"),
-        otel.kind = "server",
-        http.request.method = %method,
-        http.route = %endpoint,
-        http.response.status_code = tracing::field::Empty,
-        request_id = %request_id,
-    );
-    platform::telemetry::continue_from_headers(&span, request.headers());
+    let span = platform::telemetry::http_span(&method, &endpoint, request.headers());
+    span.record("request_id", request_id.as_str());
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status().as_u16();

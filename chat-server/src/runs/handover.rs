@@ -244,6 +244,7 @@ impl Runs {
             // The replica that started the run judged it; a summary is
             // queued again by the session's next turn if it is still due.
             summarise: None,
+            began_in: plan.trace.clone(),
         });
     }
 

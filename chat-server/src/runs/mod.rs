@@ -320,6 +320,7 @@ impl Runs {
             permit,
             learn,
             summarise,
+            began_in: None,
         });
         Ok(handle)
     }
@@ -342,6 +343,9 @@ impl Runs {
             gen_ai.agent.name = tracing::field::Empty,
             run_id = %run_id,
         );
+        if let Some(traceparent) = &production.began_in {
+            platform::telemetry::link_to(&span, traceparent);
+        }
         let produced = async move {
             let produced = std::panic::AssertUnwindSafe(runs.clone().produce(production))
                 .catch_unwind()

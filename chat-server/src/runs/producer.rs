@@ -50,6 +50,8 @@ pub struct Production {
     pub learn: Option<crate::memory::extract::TurnJob>,
     /// The session's older turns to summarise after this one.
     pub summarise: Option<super::SummaryJob>,
+    /// The trace the run began in, on another replica (a run taken over).
+    pub began_in: Option<String>,
 }
 
 /// Saves a run against its answer's row, once the first writes are done.
@@ -338,6 +340,7 @@ impl Runs {
             permit,
             learn,
             summarise,
+            ..
         } = production;
         let agent = input.agent.clone().unwrap_or_default();
         // A panic in the loop (a tool adapter's, a parser's) ends the run as

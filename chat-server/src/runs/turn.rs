@@ -90,6 +90,10 @@ pub struct TurnPlan {
     /// The run reads and writes its owner's memory.
     #[serde(default)]
     pub memory: bool,
+    /// The W3C `traceparent` of the request that started the run, so a
+    /// replica taking it over links its spans to that trace.
+    #[serde(default)]
+    pub trace: Option<String>,
 }
 
 impl TurnPlan {
@@ -242,6 +246,7 @@ pub fn plan(
         instructions,
         client_tools,
         memory,
+        trace: platform::telemetry::trace_context(&tracing::Span::current()).remove("traceparent"),
     }
 }
 

@@ -5,7 +5,7 @@
 //! `/v1` behind nginx's own limits; and a memory extraction job whose
 //! replica is killed mid-job, done once by the other. Also one chat turn
 //! with a tool call, traced over OTLP by both binaries into a local
-//! receiver.
+//! receiver, and a run taken over whose spans link to the trace it began in.
 //!
 //! It restarts PostgreSQL and Redis, so `tests/run.sh` runs it in a step of
 //! its own: `cargo test -p chat-server --test topology -- --ignored`.
@@ -289,6 +289,8 @@ struct Layout {
     /// nginx with the production per-address limits (`http.conf`); a load
     /// run from one address uses generous zones instead.
     edge_limits: bool,
+    /// The port of an OTLP/HTTP receiver the replicas send their spans to.
+    otlp: Option<u16>,
 }
 
 impl Topology {
@@ -298,6 +300,7 @@ impl Topology {
             Layout {
                 replicas: 2,
                 edge_limits: true,
+                otlp: None,
             },
         )
         .await
@@ -360,7 +363,19 @@ impl Topology {
                 ("SHUTDOWN_TIMEOUT", "3".into()),
                 ("JOB_LEASE", "4".into()),
                 ("LOG_LEVEL", "info".into()),
-            ];
+            ]
+            .into_iter()
+            .chain(layout.otlp.into_iter().flat_map(|port| {
+                [
+                    (
+                        "OTEL_EXPORTER_OTLP_ENDPOINT",
+                        format!("http://127.0.0.1:{port}"),
+                    ),
+                    ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json".to_owned()),
+                    ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+                ]
+            }))
+            .collect::<Vec<_>>();
             let process = Process::start(
                 &format!("chat-server {i}"),
                 dir.join(format!("chat-{i}.log")),
@@ -925,6 +940,7 @@ async fn load(replicas: usize, runs: usize, concurrency: usize) {
         Layout {
             replicas,
             edge_limits: false,
+            otlp: None,
         },
     )
     .await;
@@ -1217,4 +1233,81 @@ async fn one_chat_turn_is_one_trace_across_both_servers() {
     let http = find("mcp-server", "POST /mcp");
     assert_eq!(http["parentSpanId"], tool["spanId"]);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "run by tests/run.sh with the other process tests"]
+async fn a_run_taken_over_links_its_spans_to_the_trace_it_began_in() {
+    let (otlp_port, received) = otlp_receiver().await;
+    let answer = leak(words("kilo", 40));
+    let mut topology = Topology::start_with(
+        vec![
+            Turn::Slow(answer, Duration::from_millis(100)),
+            Turn::Slow(answer, Duration::from_millis(10)),
+        ],
+        Layout {
+            replicas: 2,
+            edge_limits: true,
+            otlp: Some(otlp_port),
+        },
+    )
+    .await;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let response = topology
+        .http
+        .post(format!("{}/chat/stream", topology.edge))
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .json(&json!({ "message": "Count to forty" }))
+        .send()
+        .await
+        .expect("POST /chat/stream through nginx");
+    let mut reading = Reading::default();
+    reading.read(response, |r| r.text.len() > 40).await;
+    let victim = topology.producer().await;
+    topology.replicas[victim].1.signal("KILL");
+    topology.replicas[victim].1.wait(Duration::from_secs(5));
+    let edge = topology.edge.clone();
+    topology.finish(&edge, &mut reading).await;
+    assert_eq!(reading.text, answer, "one complete answer");
+    let survivor = &mut topology.replicas[1 - victim].1;
+    survivor.signal("TERM");
+    assert!(
+        survivor.wait(Duration::from_secs(20)),
+        "the survivor exits 0"
+    );
+
+    let spans = received.lock().expect("spans").clone();
+    let taken_over = spans
+        .iter()
+        .filter(|(service, span)| {
+            service == "chat-server"
+                && span["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("invoke_agent "))
+        })
+        .find(|(_, span)| {
+            span["links"].as_array().into_iter().flatten().any(|link| {
+                link["traceId"]
+                    .as_str()
+                    .is_some_and(|t| t.eq_ignore_ascii_case(trace_id))
+            })
+        });
+    let names: Vec<String> = spans
+        .iter()
+        .map(|(service, s)| {
+            format!(
+                "{service}: {} {} links {}",
+                s["name"], s["traceId"], s["links"]
+            )
+        })
+        .collect();
+    let (_, span) = taken_over.unwrap_or_else(|| {
+        panic!("no invoke_agent span linked to the trace the run began in: {names:?}")
+    });
+    assert!(
+        !span["traceId"]
+            .as_str()
+            .is_some_and(|t| t.eq_ignore_ascii_case(trace_id)),
+        "the survivor's run is a trace of its own, linked to the first"
+    );
 }
