@@ -6,7 +6,8 @@
 # the monitoring (exporters, Prometheus, alert rules)
 # against real services, the official MCP conformance suite, the official
 # Python SDK client and the web UI in headless Chromium against the binaries
-# that build produced. Any failing step fails the command. Cleans up after
+# that build produced, and the Dockerfile's images built and run with podman.
+# Any failing step fails the command. Cleans up after
 # itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,9 @@ command -v amtool >/dev/null || need+=(prometheus-alertmanager)
 for exporter in postgres redis nginx node; do
   command -v "prometheus-$exporter-exporter" >/dev/null || need+=("prometheus-$exporter-exporter")
 done
+command -v podman >/dev/null || need+=(podman)
+command -v runc >/dev/null || need+=(runc)
+command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v openssl >/dev/null || need+=(openssl)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
@@ -117,6 +121,9 @@ step "OpenAI-compatible API (/v1) with the official openai Python SDK"
 
 step "web UI in headless Chromium against target/debug/chat-server"
 MAS_CHAT_BIN="$ROOT/target/debug/chat-server" node --test --test-concurrency=1 tests/e2e/ui.test.mjs
+
+step "containers: the Dockerfile's two images built with podman and run read-only as uid 10001"
+bash tests/containers.sh
 
 echo
 echo "all tests passed"
