@@ -94,7 +94,6 @@ pub fn init(service: &str, filter: &str, json: bool) -> Traces {
         None => (None, None),
     };
     let otel = provider.as_ref().map(|provider| {
-        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
         let ours = Targets::new()
             .with_target("chat_server", tracing::Level::INFO)
             .with_target("mcp_server", tracing::Level::INFO)
