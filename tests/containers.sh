@@ -111,7 +111,16 @@ mcp() { curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/mcp" -H '
 [ "$(mcp -H "authorization: Bearer $(cat "$scratch/secrets/mcp_token")")" = 200 ] ||
   { echo "mcp-server refused the token from MCP_AUTH_TOKENS_FILE"; exit 1; }
 stopped mas-test-mcp
-echo "mcp-server container: uid 10001, read-only root, HEALTHCHECK healthy, MCP_AUTH_TOKENS_FILE read, stopped with 0"
+# A secret its user cannot read (0600, root's) stops the start with the file's name.
+cp "$scratch/secrets/mcp_token" "$scratch/secrets/unreadable" && chmod 600 "$scratch/secrets/unreadable"
+containers+=(mas-test-unreadable)
+if timeout 30 "${podman_[@]}" run --rm --name mas-test-unreadable "${limits[@]}" --read-only -e MCP_AUTH_TOKENS_FILE=/run/secrets/mcp_token \
+  -v "$scratch/secrets/unreadable:/run/secrets/mcp_token:ro" localhost/mas/mcp-server:test >"$scratch/unreadable.log" 2>&1; then
+  echo "mcp-server started with a secret file it cannot read"; exit 1
+fi
+grep -q "mas-entrypoint: cannot read /run/secrets/mcp_token (MCP_AUTH_TOKENS_FILE)" "$scratch/unreadable.log" ||
+  { echo "an unreadable secret file is not named:"; cat "$scratch/unreadable.log"; exit 1; }
+echo "mcp-server container: uid 10001, read-only root, HEALTHCHECK healthy, MCP_AUTH_TOKENS_FILE read (an unreadable one refused by name), stopped with 0"
 took "mcp-server checks"
 
 # A model for the chat server: OpenAI's recorded stream, an event every 150 ms.

