@@ -149,9 +149,11 @@ def interpolate(value, env: dict[str, str]):
             return "$"
         name, op, arg = match.groups()
         current = env.get(name)
-        if op in (":-", "-"):
-            return current if current else arg
-        if op in (":?", "?") and not current:
+        # With a colon an empty value counts as unset, as in the shell.
+        missing = current is None or (op is not None and op.startswith(":") and current == "")
+        if op and op.endswith("-") and missing:
+            return arg
+        if op and op.endswith("?") and missing:
             fail(f"compose file: {arg}")
         return current or ""
 
