@@ -28,7 +28,7 @@ use crate::{
     },
     settings::Settings,
     store::sql::SqlStore,
-    toolbox::Toolbox,
+    toolbox::{Toolbox, policy::ToolPolicy},
 };
 
 /// How long a finished run's events stay readable.
@@ -58,12 +58,16 @@ pub async fn agents(settings: &Settings) -> anyhow::Result<Arc<AgentRunner>> {
 fn runner(toolbox: Arc<Toolbox>, settings: &Settings) -> anyhow::Result<Arc<AgentRunner>> {
     let offline = Arc::new(OfflinePlanner::new(toolbox.known_values()));
     let registry = Arc::new(Registry::from_settings(&settings.providers, offline)?);
-    Ok(Arc::new(AgentRunner::new(
-        settings.agents.set.clone(),
-        registry,
-        toolbox,
-        settings.agents.limits.clone(),
-    )))
+    let policy = ToolPolicy::new(settings.tools.policy.clone());
+    Ok(Arc::new(
+        AgentRunner::new(
+            settings.agents.set.clone(),
+            registry,
+            toolbox,
+            settings.agents.limits.clone(),
+        )
+        .with_policy(policy),
+    ))
 }
 
 /// The run log and, with Redis, what shares runs between replicas.

@@ -24,6 +24,10 @@ use crate::{
     context::{self, Context, ContextSettings, truncate, window::Counter},
     domain::{Message, ToolCall, ToolResult, ToolSpec},
     providers::{ChatRequest, LlmProvider, ProviderError, ProviderEvent, registry::Registry},
+    toolbox::{
+        ListedTool,
+        policy::{Approval, Reason, ToolPolicy},
+    },
 };
 
 /// Heads the summary of the turns left out, in the system prompt.
@@ -149,6 +153,23 @@ pub struct AgentRunner {
     registry: Arc<Registry>,
     tools: Arc<dyn ToolExecutor>,
     limits: RunLimits,
+    policy: ToolPolicy,
+}
+
+/// What happens to each agent's calls of one tool.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ToolApprovals {
+    #[serde(flatten)]
+    pub tool: ListedTool,
+    /// Each agent that may call it.
+    pub agents: Vec<AgentApproval>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AgentApproval {
+    pub agent: String,
+    pub approval: Approval,
+    pub reason: Reason,
 }
 
 impl AgentRunner {
@@ -164,7 +185,54 @@ impl AgentRunner {
             registry,
             tools,
             limits,
+            policy: ToolPolicy::default(),
         }
+    }
+
+    /// With `policy` deciding which calls run, ask or are refused.
+    pub fn with_policy(mut self, policy: ToolPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Whether the policy refuses `agent`'s calls of the MCP tool `name`.
+    fn refused(&self, agent: &AgentDef, name: &str) -> bool {
+        self.tools.listing().into_iter().any(|t| {
+            t.name == name
+                && self
+                    .policy
+                    .decide(&agent.name, &t.server, &t.tool, t.hints)
+                    .0
+                    == Approval::Deny
+        })
+    }
+
+    /// Every tool, and what the policy makes of each agent's calls of it.
+    pub fn tool_approvals(&self) -> Vec<ToolApprovals> {
+        let specs = self.tools.tools();
+        self.tools
+            .listing()
+            .into_iter()
+            .map(|tool| {
+                let agents = self
+                    .agents
+                    .all()
+                    .iter()
+                    .filter(|a| a.allowed(&specs).iter().any(|s| s.name == tool.name))
+                    .map(|a| {
+                        let (approval, reason) =
+                            self.policy
+                                .decide(&a.name, &tool.server, &tool.tool, tool.hints);
+                        AgentApproval {
+                            agent: a.name.clone(),
+                            approval,
+                            reason,
+                        }
+                    })
+                    .collect();
+                ToolApprovals { tool, agents }
+            })
+            .collect()
     }
 
     pub fn limits(&self) -> &RunLimits {
@@ -456,6 +524,8 @@ impl AgentRunner {
                     if let Some(target) = call.name.strip_prefix(HANDOFF_PREFIX).and_then(|t| self.agents.get(t)) {
                         next_agent = Some(target.clone());
                         results[i] = Some(ToolResult { call_id: call.id.clone(), name: call.name.clone(), content: format!("Transferred to the {}.", target.title), is_error: false });
+                    } else if self.refused(&agent, &call.name) {
+                        results[i] = Some(ToolResult { call_id: call.id.clone(), name: call.name.clone(), content: format!("The operator's tool policy does not allow {}; it was not run.", call.name), is_error: true });
                     } else if let Some(k) = done.iter().position(|(c, _)| c.name == call.name && c.arguments == call.arguments) {
                         // Finished before the run changed hands: not run again.
                         let (_, result) = done.swap_remove(k);

@@ -60,6 +60,7 @@ pub fn router(state: AppState, mcp: Option<Router<AppState>>) -> Router {
                 .route("/api/auth/me", get(account::me))
                 .route("/logout", post(account::sign_out))
                 .route("/api/admin/security-report", get(report::security_report))
+                .route("/api/admin/tools", get(admin::list_tools))
                 .route(
                     "/api/admin/users",
                     get(admin::list_users).post(admin::create_user),

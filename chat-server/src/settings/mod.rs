@@ -161,7 +161,19 @@ impl Settings {
         } else {
             AgentSet::new(tables.agents).map_err(|e| SettingsError(format!("[[agents]]: {e}")))?
         };
-        Self::from_raw(raw, providers, tables.mcp_servers, agents)
+        if let Some(ghost) = tables
+            .tool_policy
+            .iter()
+            .filter_map(|r| r.agent.as_deref())
+            .find(|a| agents.get(a).is_none())
+        {
+            return Err(SettingsError(format!(
+                "[[tool_policy]]: there is no agent named {ghost:?}"
+            )));
+        }
+        let mut settings = Self::from_raw(raw, providers, tables.mcp_servers, agents)?;
+        settings.tools.policy = tables.tool_policy;
+        Ok(settings)
     }
 
     fn from_raw(
@@ -289,6 +301,7 @@ impl Settings {
                 mcp_server_token: raw.mcp_server_token,
                 mcp_servers,
                 connect_timeout: seconds("MCP_CONNECT_TIMEOUT", raw.mcp_connect_timeout)?,
+                policy: Vec::new(),
             },
             agents: AgentSettings {
                 set: agents,
@@ -472,5 +485,39 @@ tools = ["school_statistics"]
         assert!(error.contains("ghost"), "{error}");
         let builtin = load(None, &[]).expect("settings").agents.set;
         assert_eq!(builtin.entry().name, "coordinator");
+    }
+
+    #[test]
+    fn tool_policy_rules_come_from_the_config_file_and_name_real_agents() {
+        use crate::toolbox::policy::Approval;
+        let path = file(
+            "[[tool_policy]]\ntools = \"files:delete_*\"\napproval = \"deny\"\n\n[[tool_policy]]\ntools = \"*\"\napproval = \"ask\"\nagent = \"web\"\n",
+        );
+        let policy = load(Some(&path), &[]).expect("settings").tools.policy;
+        assert_eq!(
+            policy
+                .iter()
+                .map(|r| (r.tools.as_str(), r.approval, r.agent.as_deref()))
+                .collect::<Vec<_>>(),
+            vec![
+                ("files:delete_*", Approval::Deny, None),
+                ("*", Approval::Ask, Some("web"))
+            ]
+        );
+        for (text, says) in [
+            (
+                "[[tool_policy]]\ntools = \"*\"\napproval = \"ask\"\nagent = \"ghost\"\n",
+                "no agent named \"ghost\"",
+            ),
+            (
+                "[[tool_policy]]\ntools = \"*\"\napproval = \"maybe\"\n",
+                "maybe",
+            ),
+        ] {
+            let error = load(Some(&file(text)), &[])
+                .expect_err("a bad rule")
+                .to_string();
+            assert!(error.contains(says), "{error}");
+        }
     }
 }

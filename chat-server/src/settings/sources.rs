@@ -150,6 +150,8 @@ pub struct Tables {
     pub agents: Vec<AgentDef>,
     #[serde(default)]
     pub mcp_servers: Vec<McpServerConfig>,
+    #[serde(default)]
+    pub tool_policy: Vec<crate::toolbox::policy::ToolRule>,
 }
 
 #[derive(Serialize)]

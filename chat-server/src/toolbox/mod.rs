@@ -10,6 +10,7 @@
 //! session or a 2026-07-28 `subscriptions/listen` stream) and its tools are
 //! listed again.
 
+pub mod policy;
 mod server;
 mod traced;
 
@@ -41,6 +42,8 @@ pub struct ToolSettings {
     pub mcp_servers: Vec<McpServerConfig>,
     /// `MCP_CONNECT_TIMEOUT`: connecting, initializing and listing, per server.
     pub connect_timeout: Duration,
+    /// `[[tool_policy]]` in the config file.
+    pub policy: Vec<policy::ToolRule>,
 }
 
 /// An extra MCP server from the configuration file (`[[mcp_servers]]`).
@@ -71,6 +74,17 @@ fn remote(url: &str, token: Option<&str>) -> Source {
         url: url.to_owned(),
         headers,
     }
+}
+
+/// A tool as its server lists it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ListedTool {
+    /// The name offered to models (`<server>__<tool>` on an attached server).
+    pub name: String,
+    pub server: String,
+    /// The server's own name for it.
+    pub tool: String,
+    pub hints: policy::ToolHints,
 }
 
 /// Tools offered to a model, and how to run them.
@@ -183,7 +197,7 @@ impl Toolbox {
             Source::Embedded(state) => known_values(state),
             _ => KnownValues::default(),
         };
-        let mut servers = vec![Server::new("emis", None, primary, timeout)];
+        let mut servers = vec![Server::new(policy::EMIS, None, primary, timeout)];
         for config in extra {
             let source = match (&config.url, &config.command) {
                 (Some(url), _) => Source::Http {
@@ -238,6 +252,24 @@ impl Toolbox {
             (server.name.clone(), up)
         });
         futures::future::join_all(probes).await
+    }
+
+    /// Every server's tools as they stand now, with their server and what
+    /// their annotations say.
+    pub fn listing(&self) -> Vec<ListedTool> {
+        self.servers
+            .iter()
+            .flat_map(|s| {
+                s.listing()
+                    .into_iter()
+                    .map(|(name, tool, hints)| ListedTool {
+                        name,
+                        server: s.name.clone(),
+                        tool,
+                        hints,
+                    })
+            })
+            .collect()
     }
 
     /// Every server's tools as they stand now.

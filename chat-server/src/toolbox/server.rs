@@ -25,7 +25,7 @@ use rmcp::{
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use super::NAMESPACE;
+use super::{NAMESPACE, policy::ToolHints};
 use crate::domain::ToolSpec;
 
 pub(super) enum Source {
@@ -47,8 +47,9 @@ pub(super) struct Server {
     prefix: Option<String>,
     pub(super) source: Source,
     client: Mutex<Option<RunningService<RoleClient, Listener>>>,
-    /// Its tools as last listed: (the spec offered to models, the server's own name).
-    tools: RwLock<Vec<(ToolSpec, String)>>,
+    /// Its tools as last listed: (the spec offered to models, the server's
+    /// own name, what its annotations say).
+    tools: RwLock<Vec<(ToolSpec, String, ToolHints)>>,
 }
 
 /// The client side of one connection: lists the tools again when the server
@@ -99,7 +100,19 @@ impl Server {
     pub(super) fn specs(&self) -> Vec<ToolSpec> {
         self.tools
             .read()
-            .map(|t| t.iter().map(|(spec, _)| spec.clone()).collect())
+            .map(|t| t.iter().map(|(spec, _, _)| spec.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Its tools as last listed: (exposed name, own name, hints).
+    pub(super) fn listing(&self) -> Vec<(String, String, ToolHints)> {
+        self.tools
+            .read()
+            .map(|t| {
+                t.iter()
+                    .map(|(spec, own, hints)| (spec.name.clone(), own.clone(), *hints))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -210,7 +223,8 @@ impl Server {
                     description: tool.description.map(|d| d.to_string()).unwrap_or_default(),
                     parameters: Value::Object((*tool.input_schema).clone()),
                 };
-                (spec, tool.name.to_string())
+                let hints = ToolHints::of(tool.annotations.as_ref());
+                (spec, tool.name.to_string(), hints)
             })
             .collect();
         if let Ok(mut tools) = self.tools.write() {
@@ -239,8 +253,8 @@ impl Server {
         let tools = self.tools.read().ok()?;
         tools
             .iter()
-            .find(|(spec, _)| spec.name == exposed)
-            .map(|(_, own)| own.clone())
+            .find(|(spec, _, _)| spec.name == exposed)
+            .map(|(_, own, _)| own.clone())
     }
 
     /// Calls `tool` on this server, reconnecting once if the connection broke.

@@ -497,3 +497,278 @@ async fn a_server_that_never_answers_costs_only_its_tools_and_start_up_goes_on()
     assert_eq!(status, 503, "{ready}");
     assert_eq!(ready["mcp_servers"]["emis"], "down");
 }
+
+/// An MCP server with a read-only tool and a destructive one, as an
+/// operator might attach (notes kept by an office).
+#[derive(Clone, Default)]
+struct Office {
+    /// The tools called, in order.
+    called: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl rmcp::ServerHandler for Office {
+    fn get_info(&self) -> rmcp::model::ServerConfig {
+        rmcp::model::InitializeResult::new(
+            rmcp::model::ServerCapabilities::builder()
+                .enable_tools()
+                .build(),
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _: Option<rmcp::model::PaginatedRequestParams>,
+        _: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::ListToolsResult, rmcp::ErrorData> {
+        let mut read = rmcp::model::ToolAnnotations::new();
+        read.read_only_hint = Some(true);
+        let mut delete = rmcp::model::ToolAnnotations::new();
+        delete.read_only_hint = Some(false);
+        delete.destructive_hint = Some(true);
+        Ok(rmcp::model::ListToolsResult::with_all_items(vec![
+            tool("read_notes").annotate(read),
+            tool("delete_note").annotate(delete),
+            tool("send_note"),
+        ]))
+    }
+
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        _: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, rmcp::ErrorData> {
+        self.called
+            .lock()
+            .expect("called")
+            .push(request.name.to_string());
+        let text = format!("{} ran", request.name);
+        Ok(
+            rmcp::model::CallToolResult::success(vec![rmcp::model::ContentBlock::text(text)])
+                .into(),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_tool_is_never_called_and_the_model_is_told_why() {
+    use chat_server::{
+        agent::{AgentDef, AgentRunner},
+        toolbox::policy::{Approval, ToolPolicy, ToolRule},
+    };
+    let office = Office::default();
+    let url = serve_mcp(office.clone()).await;
+    let extra = vec![McpServerConfig {
+        name: "office".into(),
+        url: Some(url),
+        headers: Default::default(),
+        command: None,
+        args: vec![],
+    }];
+    let toolbox = Arc::new(
+        Toolbox::with_extra(emis::state(), &extra)
+            .await
+            .expect("toolbox"),
+    );
+    let fake = crate::support::FakeModel::start(vec![
+        crate::support::Turn::Calls(vec![
+            ("c1", "office__read_notes", json!({})),
+            ("c2", "office__send_note", json!({ "to": "everyone" })),
+        ]),
+        crate::support::Turn::Text("I read the notes; sending is not allowed here."),
+    ])
+    .await;
+    let settings = ProviderSettings {
+        openai_base_url: Some(fake.openai_base()),
+        llm_max_retries: Some(0),
+        ..Default::default()
+    };
+    let clerk = AgentDef {
+        name: "clerk".into(),
+        title: "Clerk".into(),
+        description: "d".into(),
+        provider: None,
+        model: None,
+        system_prompt: "p".into(),
+        tools: vec!["office__*".into()],
+        handoffs: vec![],
+        requires_tool: None,
+    };
+    let policy = ToolPolicy::new(vec![ToolRule {
+        tools: "office:send_*".into(),
+        approval: Approval::Deny,
+        agent: None,
+    }]);
+    let runner = Arc::new(
+        AgentRunner::new(
+            AgentSet::new(vec![clerk]).expect("agents"),
+            emis::registry(&settings),
+            toolbox,
+            RunLimits::default(),
+        )
+        .with_policy(policy),
+    );
+    let input = RunInput {
+        history: vec![Message::User {
+            text: "Read the notes and send one to everyone.".into(),
+        }],
+        ..RunInput::default()
+    };
+    let events: Vec<RunEvent> = runner.run(input).collect().await;
+    let output = |id: &str| {
+        events.iter().find_map(|e| match e {
+            RunEvent::ToolOutput {
+                call_id,
+                output,
+                is_error,
+                ..
+            } if call_id == id => Some((output.clone(), *is_error)),
+            _ => None,
+        })
+    };
+    assert_eq!(output("c1"), Some(("read_notes ran".to_owned(), false)));
+    assert_eq!(
+        output("c2"),
+        Some((
+            "The operator's tool policy does not allow office__send_note; it was not run."
+                .to_owned(),
+            true
+        ))
+    );
+    assert_eq!(
+        *office.called.lock().expect("called"),
+        vec!["read_notes".to_owned()],
+        "the refused tool never reached its server"
+    );
+    let told = fake.bodies().await;
+    assert!(
+        told[1]
+            .to_string()
+            .contains("does not allow office__send_note"),
+        "the model reads the refusal: {}",
+        told[1]
+    );
+    assert!(matches!(events.last(), Some(RunEvent::Finished { .. })));
+}
+
+/// Serves `handler` over Streamable HTTP on a loopback port; its URL.
+async fn serve_mcp<H: rmcp::ServerHandler + Clone + Send + Sync + 'static>(handler: H) -> String {
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+    };
+    let service = StreamableHttpService::new(
+        move || Ok(handler.clone()),
+        LocalSessionManager::default().into(),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    let router = axum::Router::new().nest_service("/mcp", service);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_sees_which_calls_run_ask_or_are_refused_from_the_annotations_and_the_rules() {
+    let url = serve_mcp(Office::default()).await;
+    let agent = |name: &str, tools: &[&str]| json!({ "name": name, "title": name, "description": "d", "system_prompt": "p", "tools": tools });
+    let app = TestApp::builder()
+        .auth_required()
+        .set("mcp_servers", json!([{ "name": "office", "url": url }]))
+        .set(
+            "agents",
+            json!([
+                agent("clerk", &["office__*", "search_schools"]),
+                agent("boss", &["office__*"])
+            ]),
+        )
+        .set(
+            "tool_policy",
+            json!([
+                { "tools": "office:send_*", "approval": "deny" },
+                { "tools": "office:delete_*", "approval": "allow", "agent": "boss" },
+            ]),
+        )
+        .spawn()
+        .await;
+    let root = app.key("admin", "chat,sessions:read,admin").await;
+    let (status, body, _) = app
+        .call(reqwest::Method::GET, "/api/admin/tools", Some(&root), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let of = |name: &str| -> Vec<(String, String, String)> {
+        let tool = body["tools"]
+            .as_array()
+            .expect("tools")
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is not listed: {body}"));
+        tool["agents"]
+            .as_array()
+            .expect("agents")
+            .iter()
+            .map(|a| {
+                let from = match a["reason"]["from"].as_str() {
+                    Some("rule") => format!("rule {}", a["reason"]["rule"]),
+                    other => other.unwrap_or("?").to_owned(),
+                };
+                (
+                    a["agent"].as_str().unwrap_or("?").to_owned(),
+                    a["approval"].as_str().unwrap_or("?").to_owned(),
+                    from,
+                )
+            })
+            .collect()
+    };
+    let row = |agent: &str, approval: &str, from: &str| {
+        (agent.to_owned(), approval.to_owned(), from.to_owned())
+    };
+    assert_eq!(
+        of("office__read_notes"),
+        vec![
+            row("clerk", "allow", "default"),
+            row("boss", "allow", "default")
+        ],
+        "readOnlyHint: true runs at once"
+    );
+    assert_eq!(
+        of("office__delete_note"),
+        vec![
+            row("clerk", "ask", "default"),
+            row("boss", "allow", "rule 2")
+        ],
+        "destructiveHint asks, unless a rule for the agent says otherwise"
+    );
+    assert_eq!(
+        of("office__send_note"),
+        vec![
+            row("clerk", "deny", "rule 1"),
+            row("boss", "deny", "rule 1")
+        ]
+    );
+    assert_eq!(
+        of("search_schools"),
+        vec![row("clerk", "allow", "default")],
+        "the EMIS tools are allowed"
+    );
+    let office = body["tools"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["name"] == "office__delete_note"))
+        .expect("listed");
+    assert_eq!(
+        (&office["server"], &office["tool"], &office["hints"]),
+        (
+            &json!("office"),
+            &json!("delete_note"),
+            &json!({ "readOnlyHint": false, "destructiveHint": true })
+        )
+    );
+
+    app.user("ann", chat_server::domain::UserRole::User).await;
+    let user = app.key("ann", "chat,sessions:read").await;
+    let (status, _, _) = app
+        .call(reqwest::Method::GET, "/api/admin/tools", Some(&user), None)
+        .await;
+    assert_eq!(status, 403, "for admins only");
+}

@@ -22,6 +22,18 @@ fn users(state: &AppState) -> &dyn UserStore {
     state.auth.users()
 }
 
+/// `GET /api/admin/tools`: every tool, and whether each agent's calls of
+/// it run at once (`allow`), wait for approval (`ask`) or are refused
+/// (`deny`), with the `[[tool_policy]]` rule (or the default) that says so.
+pub async fn list_tools(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+) -> Result<Response, AppError> {
+    principal.require_admin()?;
+    let tools = state.runs.runner().tool_approvals();
+    Ok(Json(json!({ "tools": tools })).into_response())
+}
+
 /// `GET /api/admin/users`
 pub async fn list_users(
     State(state): State<AppState>,
