@@ -344,24 +344,8 @@ impl rmcp::ServerHandler for Growing {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_announces_new_tools_gets_them_listed_again() {
-    use rmcp::transport::streamable_http_server::{
-        StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
-    };
     let growing = Growing::default();
-    let service = StreamableHttpService::new(
-        {
-            let growing = growing.clone();
-            move || Ok(growing.clone())
-        },
-        LocalSessionManager::default().into(),
-        StreamableHttpServerConfig::default(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-    let router = axum::Router::new().nest_service("/mcp", service);
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let url = serve_mcp(growing.clone()).await;
 
     let extra = vec![McpServerConfig {
         name: "growing".into(),
